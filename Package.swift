@@ -1,0 +1,61 @@
+// swift-tools-version:6.0
+// netmapd: /dev/netmap for stock Linux. Targets follow the layers of
+// shared/docs/architecture.md: ABI (C) -> Core -> Ports -> FrontEnds -> Daemon.
+import PackageDescription
+
+let package = Package(
+    name: "netmapd",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "NetmapCore", targets: ["NetmapCore"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+    ],
+    targets: [
+        // ABI: the project's netmap-compatible C header, shared with the C
+        // test programs and the mmap shim.
+        .target(name: "CNetmapABI", path: "Sources/ABI"),
+
+        // Core: what netmap means, no I/O.
+        .target(name: "DeviceInterface", path: "Sources/Core/DeviceInterface"),
+        .target(name: "CNetmapSys", path: "Sources/Core/CSys"),
+        .target(
+            name: "NetmapCore",
+            dependencies: ["CNetmapABI", "CNetmapSys", "DeviceInterface"],
+            path: "Sources/Core/NetmapCore"
+        ),
+
+        // Ports: backends that need no network (pipes, null).
+        .target(name: "NetmapPorts", dependencies: ["NetmapCore", "CNetmapABI"], path: "Sources/Ports"),
+
+        // Front ends.
+        .target(
+            name: "InProcessFrontEnd",
+            dependencies: ["DeviceInterface"],
+            path: "Sources/FrontEnds/InProcess"
+        ),
+
+        // --- FUSE front end (helper) ---
+        .target(name: "CFUSEKernel", path: "Sources/FrontEnds/CFUSEKernel"),
+        .target(
+            name: "FUSEFrontEnd",
+            dependencies: ["DeviceInterface", "CFUSEKernel"],
+            path: "Sources/FrontEnds/FUSEFile"
+        ),
+        .executableTarget(
+            name: "FUSEProbe",
+            dependencies: ["FUSEFrontEnd", "DeviceInterface"],
+            path: "Tests/FUSEProbe"
+        ),
+        // --- end FUSE front end (helper) ---
+
+        .testTarget(
+            name: "NetmapCoreTests",
+            dependencies: ["NetmapCore", "NetmapPorts", "InProcessFrontEnd", "CNetmapABI", "DeviceInterface"],
+            path: "Tests/CoreTests"
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

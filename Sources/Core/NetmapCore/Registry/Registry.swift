@@ -1,0 +1,180 @@
+// Registry: which ports exist and who holds them (netmap's NMG_LOCK domain).
+// Resolves a request's name to a PortAdapter, creating interface adapters,
+// pipe pairs and null ports on demand (§8.1), and destroys them when their
+// last file goes. Every registration and release runs under `lock`.
+
+/// Creates ports. The daemon's provider knows the backends (AF_XDP,
+/// AF_PACKET); tests plug in their own.
+public protocol PortProvider: AnyObject, Sendable {
+    /// A port for the Linux interface `name`; ENXIO if there is none.
+    func interfacePort(named name: String, region: MemoryRegion) throws(NetmapError) -> Port
+    /// Whether `name` is an interface the provider can open.
+    func interfaceExists(named name: String) -> Bool
+    /// A pipe's two endpoints as adapters whose rings are already linked and
+    /// have memory (§12). `geometry` is the master's.
+    func makePipePair(master: String, slave: String, geometry: PortGeometry,
+                      region: MemoryRegion) throws(NetmapError) -> (master: PortAdapter, slave: PortAdapter)
+    /// A null port (§13) with the given rings.
+    func makeNullPort(name: String, geometry: PortGeometry) -> Port
+}
+
+/// Creation hints a request carries (honoured for pipes and null ports).
+public struct PortHints: Sendable, Equatable {
+    public var txRings = 0, rxRings = 0, txSlots = 0, rxSlots = 0
+    public init(txRings: Int = 0, rxRings: Int = 0, txSlots: Int = 0, rxSlots: Int = 0) {
+        self.txRings = txRings
+        self.rxRings = rxRings
+        self.txSlots = txSlots
+        self.rxSlots = rxSlots
+    }
+}
+
+public final class Registry: @unchecked Sendable {
+    public let region: MemoryRegion
+    public let provider: PortProvider
+    public let log: CoreLog
+    let lock = Lock()
+
+    private var adapters: [String: PortAdapter] = [:]
+    private var pipePeer: [String: String] = [:]
+    private var pipesPerParent: [String: Int] = [:]
+    private var pipeParentOf: [String: String] = [:]
+    /// Registered files across all ports; at zero the pools are reset.
+    private(set) var activeSessions = 0
+
+    /// Default slot count of a pipe whose parent is not an interface.
+    public static let defaultPipeSlots = 1024
+
+    public init(region: MemoryRegion, provider: PortProvider, log: CoreLog = .silent) {
+        self.region = region
+        self.provider = provider
+        self.log = log
+    }
+
+    /// Names of the ports that exist now (for status and tests).
+    public var portNames: [String] { lock.withLock { Array(adapters.keys).sorted() } }
+
+    public func adapter(named name: String) -> PortAdapter? { lock.withLock { adapters[name] } }
+
+    // MARK: resolution (caller holds `lock`)
+
+    /// The adapter for `name`, created if needed (REGISTER, PORT_INFO_GET and
+    /// POOLS_INFO_GET resolve "with creation", §3.4). Call `dropIfUnused`
+    /// afterwards if no file ends up holding it.
+    func resolve(name: String, mode: UInt32, hints: PortHints) throws(NetmapError) -> PortAdapter {
+        switch try PortName.parse(name, mode: mode) {
+        case .null(let n):
+            let key = "null:\(n)"
+            if let a = adapters[key] { return a }
+            let g = PortGeometry(txRings: max(1, hints.txRings), rxRings: max(1, hints.rxRings),
+                                 txSlots: hints.txSlots > 0 ? hints.txSlots : Self.defaultPipeSlots,
+                                 rxSlots: hints.rxSlots > 0 ? hints.rxSlots : Self.defaultPipeSlots)
+            let a = PortAdapter(port: provider.makeNullPort(name: key, geometry: g), region: region, registryName: key)
+            adapters[key] = a
+            return a
+        case .pipe(let parent, let id, let master):
+            guard mode == RegisterMode.allNIC || mode == RegisterMode.oneNIC else { throw .EINVAL }
+            let (mName, sName) = PortName.pipeNames(parent: parent, id: id)
+            if let a = adapters[master ? mName : sName] { return a }
+            // The parent only lends its allocator, and every port here shares
+            // region 1; so a missing parent needs nothing created (§12, §14.15).
+            if case .vale = try PortName.parse(parent, mode: RegisterMode.allNIC) {
+                log.info("\(name): VALE ports are not supported, so neither are pipes on them")
+                throw .ENXIO
+            }
+            guard pipesPerParent[parent, default: 0] < 64 else { throw .EINVAL }
+            var parentSlots = Self.defaultPipeSlots
+            if let p = adapters[parent] { parentSlots = p.geometry.txSlots }
+            func clampRings(_ r: Int) throws(NetmapError) -> Int {
+                guard r <= 256 else { throw .EINVAL }
+                return max(1, r)
+            }
+            func clampSlots(_ s: Int) -> Int { s == 0 ? parentSlots : min(s, 4096) }
+            // Hints describe the master; a slave opened first mirrors them.
+            let g = PortGeometry(
+                txRings: try clampRings(master ? hints.txRings : hints.rxRings),
+                rxRings: try clampRings(master ? hints.rxRings : hints.txRings),
+                txSlots: clampSlots(master ? hints.txSlots : hints.rxSlots),
+                rxSlots: clampSlots(master ? hints.rxSlots : hints.txSlots))
+            let (m, s) = try provider.makePipePair(master: mName, slave: sName, geometry: g, region: region)
+            adapters[mName] = m
+            adapters[sName] = s
+            pipePeer[mName] = sName
+            pipePeer[sName] = mName
+            pipeParentOf[mName] = parent
+            pipesPerParent[parent, default: 0] += 1
+            log.debug("pipe \(mName) / \(sName) created: \(g.txRings)+\(g.rxRings) rings of \(g.txSlots)/\(g.rxSlots) slots")
+            return master ? m : s
+        case .vale(let n):
+            // VALE is not built into this daemon: the name is no interface.
+            log.info("\(n): VALE switch ports are not supported by netmapd")
+            throw .ENXIO
+        case .interface(let n):
+            if let a = adapters[n] { return a }
+            let port = try provider.interfacePort(named: n, region: region)
+            let a = PortAdapter(port: port, region: region, registryName: n)
+            adapters[n] = a
+            return a
+        }
+    }
+
+    /// Whether a port of that name exists now, without creating it
+    /// (PORT_HDR_GET): nil if it does, else the errno netmap gives.
+    func existenceError(name: String) -> NetmapError? {
+        guard let parsed = try? PortName.parse(name, mode: RegisterMode.allNIC) else { return .EINVAL }
+        if adapters[name] != nil { return nil }
+        switch parsed {
+        case .pipe: return .ENODEV
+        case .vale: return .ENXIO
+        case .interface(let n): return provider.interfaceExists(named: n) ? nil : .ENXIO
+        case .null: return .ENXIO
+        }
+    }
+
+    /// Destroys `a` (and its pipe peer) if no file holds it any more.
+    func dropIfUnused(_ a: PortAdapter) {
+        guard a.alive, a.sessions == 0 else { return }
+        if let peerName = pipePeer[a.registryName] {
+            guard let peer = adapters[peerName], peer.sessions == 0 else { return }
+            for x in [a, peer] {
+                x.port.destroy(adapter: x)
+                x.alive = false
+                adapters.removeValue(forKey: x.registryName)
+                pipePeer.removeValue(forKey: x.registryName)
+                if let parent = pipeParentOf.removeValue(forKey: x.registryName) {
+                    pipesPerParent[parent, default: 1] -= 1
+                    if pipesPerParent[parent] == 0 { pipesPerParent.removeValue(forKey: parent) }
+                }
+            }
+            return
+        }
+        a.port.destroy(adapter: a)
+        for k in a.txKrings + a.rxKrings where k.hasMemory { a.destroyRingMemory(k) }
+        a.alive = false
+        adapters.removeValue(forKey: a.registryName)
+    }
+
+    func sessionRegistered() { activeSessions += 1 }
+
+    func sessionReleased() {
+        activeSessions -= 1
+        if activeSessions == 0 {
+            let leaked = region.resetPools()
+            if leaked.ifs + leaked.rings + leaked.buffers > 0 {
+                log.notice("last client gone: reclaimed \(leaked.buffers) buffers, \(leaked.rings) rings, \(leaked.ifs) interface objects left allocated by clients")
+            }
+        }
+    }
+
+    /// Marks every ring of interface `name` stopped (it went away): syncs on
+    /// them report EIO, poll reports POLLERR, other ports are untouched.
+    public func interfaceVanished(_ name: String) {
+        lock.withLock {
+            guard let a = adapters[name] else { return }
+            for k in a.txKrings + a.rxKrings {
+                k.stopped.store(true, ordering: .releasing)
+                k.wakeup()
+            }
+        }
+    }
+}

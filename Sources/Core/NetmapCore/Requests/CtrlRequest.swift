@@ -1,0 +1,252 @@
+// NIOCCTRL (§3.3): an 88-byte header pointing to a body and to a chain of
+// options, each in the caller's memory. Decoded step by step from what the
+// front end has fetched; executed once everything is there.
+
+import CNetmapABI
+import DeviceInterface
+
+struct Ctrl {
+    let argument: UInt64
+    let memory: CallerMemory
+    let session: Session
+
+    // nmreq_header offsets.
+    enum H {
+        static let version = 0, reqtype = 2, reserved = 4, name = 8, options = 72, body = 80
+    }
+
+    /// One option of the chain as walked.
+    struct Option {
+        var address: UInt64
+        var header: ByteFields
+        var body: ByteFields
+        var type: UInt32 { header.u32(8) }
+        var status: UInt32 {
+            get { header.u32(12) }
+            set { header.set(12, newValue) }
+        }
+    }
+
+    enum Failure: Error {
+        case need(CallerRange)
+        case fault
+        case fail(NetmapError, writeOptions: Bool)
+    }
+
+    static func bodySize(_ type: UInt16) -> Int {
+        switch Int32(type) {
+        case NETMAP_REQ_REGISTER: return 56
+        case NETMAP_REQ_PORT_INFO_GET: return 32
+        case NETMAP_REQ_VALE_ATTACH: return 64
+        case NETMAP_REQ_VALE_DETACH, NETMAP_REQ_VALE_LIST, NETMAP_REQ_PORT_HDR_SET, NETMAP_REQ_PORT_HDR_GET,
+             NETMAP_REQ_SYNC_KLOOP_START: return 8
+        case NETMAP_REQ_VALE_NEWIF, NETMAP_REQ_VALE_POLLING_ENABLE, NETMAP_REQ_VALE_POLLING_DISABLE: return 16
+        case NETMAP_REQ_POOLS_INFO_GET: return 64
+        default: return 0   // DELIF, KLOOP_STOP, CSB_ENABLE, and unknown types
+        }
+    }
+
+    /// Bytes after the 24-byte option header that the kernel reads (§3.3 step 5).
+    static func optionBodySize(type: UInt32, size: UInt64) -> Int {
+        switch Int32(truncatingIfNeeded: type) {
+        case NETMAP_REQ_OPT_EXTMEM: return 72
+        case NETMAP_REQ_OPT_CSB: return 16
+        case NETMAP_REQ_OPT_SYNC_KLOOP_MODE: return 8
+        case NETMAP_REQ_OPT_OFFSETS: return 32
+        case NETMAP_REQ_OPT_SYNC_KLOOP_EVENTFDS: return size >= 24 ? Int(size - 24) : 0
+        default: return 0
+        }
+    }
+
+    private var ranges: [CallerRange] = []
+
+    init(argument: UInt64, memory: CallerMemory, session: Session) {
+        self.argument = argument
+        self.memory = memory
+        self.session = session
+    }
+
+    private mutating func fetch(_ r: CallerRange) throws(Failure) -> [UInt8] {
+        if r.length == 0 { return [] }
+        ranges.append(r)
+        switch memory.lookup(r) {
+        case .bytes(let b): return b
+        case .unreadable: throw .fault
+        case .missing: throw .need(r)
+        }
+    }
+
+    mutating func run() -> IoctlOutcome {
+        guard argument != 0 else { return .complete(errno: NetmapError.EINVAL.errno, writes: []) }
+        let hdrRange = CallerRange(address: argument, length: Requests.headerSize)
+        var header: ByteFields
+        do throws(Failure) { header = ByteFields(try fetch(hdrRange)) } catch {
+            if case .need = error { return .needMemory(read: ranges, write: ranges) }
+            return .complete(errno: NetmapError.EFAULT.errno, writes: [])
+        }
+        let name = header.terminatedString(H.name, size: 64)
+        let headerWrite = CallerWrite(address: argument, bytes: header.bytes)
+
+        var body = ByteFields([])
+        var options = [Option]()
+        let bodyAddress = header.u64(H.body)
+        let reqtype = header.u16(H.reqtype)
+        do throws(Failure) {
+            let version = header.u16(H.version)
+            guard version >= UInt16(NETMAP_MIN_API), version <= UInt16(NETMAP_MAX_API) else {
+                throw Failure.fail(.EINVAL, writeOptions: false)
+            }
+            guard header.u32(H.reserved) == 0 else { throw Failure.fail(.EINVAL, writeOptions: false) }
+            let rqsz = Self.bodySize(reqtype)
+            guard (rqsz == 0) == (bodyAddress == 0) else { throw Failure.fail(.EINVAL, writeOptions: false) }
+            body = ByteFields(try fetch(CallerRange(address: bodyAddress, length: rqsz)))
+            options = try walkOptions(first: header.u64(H.options), bodySize: rqsz, into: &options)
+        } catch {
+            switch error {
+            case .need:
+                return .needMemory(read: ranges, write: ranges)
+            case .fault:
+                return .complete(errno: NetmapError.EFAULT.errno, writes: [headerWrite])
+            case .fail(let e, let writeOptions):
+                var writes = [headerWrite]
+                if writeOptions { writes += options.map { CallerWrite(address: $0.address, bytes: $0.header.bytes) } }
+                return .complete(errno: e.errno, writes: writes)
+            }
+        }
+
+        let errno: Int32
+        do {
+            try execute(reqtype: reqtype, name: name, body: &body, options: &options)
+            errno = 0
+        } catch {
+            errno = error.errno
+        }
+        var writes = [headerWrite]
+        if errno == 0 && !body.bytes.isEmpty { writes.append(CallerWrite(address: bodyAddress, bytes: body.bytes)) }
+        for o in options {
+            writes.append(CallerWrite(address: o.address, bytes: o.header.bytes))
+            if errno == 0 && o.status == 0 && !o.body.bytes.isEmpty {
+                writes.append(CallerWrite(address: o.address + UInt64(Requests.optionHeaderSize), bytes: o.body.bytes))
+            }
+        }
+        return .complete(errno: errno, writes: writes)
+    }
+
+    /// §3.3 option list processing: every copied option starts out
+    /// EOPNOTSUPP; type 0 and duplicates of a known type are EINVAL; sizes
+    /// over 4096 are EMSGSIZE (which also ends a cycle of unknown options; a
+    /// cycle of a known one ends as a duplicate).
+    private mutating func walkOptions(first: UInt64, bodySize: Int,
+                                      into options: inout [Option]) throws(Failure) -> [Option] {
+        var seen = [UInt32: Int]()
+        var total = bodySize
+        var next = first
+        let notSupported = UInt32(NetmapError.EOPNOTSUPP.errno), invalid = UInt32(NetmapError.EINVAL.errno)
+        while next != 0 {
+            let hdr = ByteFields(try fetch(CallerRange(address: next, length: Requests.optionHeaderSize)))
+            var opt = Option(address: next, header: hdr, body: ByteFields([]))
+            let type = opt.type, size = hdr.u64(16)
+            guard size <= UInt64(NETMAP_REQ_MAXSIZE) else { throw .fail(.EMSGSIZE, writeOptions: false) }
+            let bodyLen = Self.optionBodySize(type: type, size: size)
+            total += Requests.optionHeaderSize + bodyLen
+            guard total <= Int(NETMAP_REQ_MAXSIZE) else { throw .fail(.EMSGSIZE, writeOptions: false) }
+            opt.status = notSupported
+            if type == 0 {
+                opt.status = invalid
+                options.append(opt)
+                throw .fail(.EINVAL, writeOptions: true)
+            }
+            if type < UInt32(NETMAP_REQ_OPT_MAX), let earlier = seen[type] {
+                options[earlier].status = invalid
+                opt.status = invalid
+                options.append(opt)
+                throw .fail(.EINVAL, writeOptions: true)
+            }
+            seen[type] = options.count
+            opt.body = ByteFields(try fetch(CallerRange(address: next + UInt64(Requests.optionHeaderSize), length: bodyLen)))
+            options.append(opt)
+            next = hdr.u64(0)
+        }
+        return options
+    }
+
+    // MARK: execution
+
+    private func execute(reqtype: UInt16, name: String, body: inout ByteFields,
+                         options: inout [Option]) throws(NetmapError) {
+        switch Int32(reqtype) {
+        case NETMAP_REQ_REGISTER:
+            try register(name: name, body: &body, options: options)
+        case NETMAP_REQ_PORT_INFO_GET:
+            // nmreq_port_info_get: memsize 0, tx/rx slots 8/12, tx/rx rings
+            // 16/18, host tx/rx rings 20/22, mem_id 24.
+            let hints = PortHints(txRings: Int(body.u16(16)), rxRings: Int(body.u16(18)),
+                                  txSlots: Int(body.u32(8)), rxSlots: Int(body.u32(12)))
+            let info = try session.portInfo(name: name, memId: body.u16(24), hints: hints)
+            body.set(0, info.memsize)
+            body.set(8, UInt32(info.geometry.txSlots))
+            body.set(12, UInt32(info.geometry.rxSlots))
+            body.set(16, UInt16(info.geometry.txRings))
+            body.set(18, UInt16(info.geometry.rxRings))
+            body.set(20, UInt16(info.geometry.hostTxRings))
+            body.set(22, UInt16(info.geometry.hostRxRings))
+            body.set(24, info.memId)
+        case NETMAP_REQ_POOLS_INFO_GET:
+            body = ByteFields(try session.poolsInfo(name: name, memId: body.u16(8)))
+        case NETMAP_REQ_PORT_HDR_SET:
+            try session.portHdrSet(name: name, length: body.u32(0))
+        case NETMAP_REQ_PORT_HDR_GET:
+            body.set(0, try session.portHdrGet(name: name))
+        case NETMAP_REQ_CSB_ENABLE:
+            guard let i = options.firstIndex(where: { $0.type == UInt32(NETMAP_REQ_OPT_CSB) }) else { throw .EINVAL }
+            if session.isRegistered {
+                // Deliberate: CSB mode (for VM acceleration) is not provided.
+                throw .EOPNOTSUPP
+            }
+            options[i].status = 0   // on an unbound file: a successful no-op
+        case NETMAP_REQ_SYNC_KLOOP_START:
+            guard body.u32(0) <= 1_000_000 else { throw .EINVAL }
+            guard session.isRegistered else { throw .ENXIO }
+            throw .EINVAL   // the loop needs CSB mode, which is never active
+        case NETMAP_REQ_SYNC_KLOOP_STOP:
+            guard session.isRegistered else { throw .ENXIO }
+        default:
+            // VALE requests (the switch is not built in) and unknown types.
+            throw .EINVAL
+        }
+    }
+
+    private func register(name: String, body: inout ByteFields, options: [Option]) throws(NetmapError) {
+        // nmreq_register: offset 0, memsize 8, tx/rx slots 16/20, tx/rx rings
+        // 24/26, host tx/rx 28/30, mem_id 32, ringid 34, mode 36,
+        // extra_bufs 40, flags 48.
+        let mode = body.u32(36)
+        guard mode != RegisterMode.default, mode != RegisterMode.pipeMaster, mode != RegisterMode.pipeSlave else {
+            throw .EINVAL
+        }
+        var req = RegisterRequest(
+            name: name, mode: mode, ringid: body.u16(34), flags: body.u64(48),
+            hints: PortHints(txRings: Int(body.u16(24)), rxRings: Int(body.u16(26)),
+                             txSlots: Int(body.u32(16)), rxSlots: Int(body.u32(20))),
+            memId: body.u16(32), extraBuffers: body.u32(40))
+        req.hostTxRings = Int(body.u16(28))
+        req.hostRxRings = Int(body.u16(30))
+        let reply = try session.register(req)
+        // No option is consumed by a registration here (EXTMEM, CSB and
+        // OFFSETS are not provided): any option undoes it (§3.4 step 19).
+        if !options.isEmpty {
+            session.undoRegistration()
+            throw .EOPNOTSUPP
+        }
+        body.set(0, reply.offset)
+        body.set(8, reply.memsize)
+        body.set(16, UInt32(reply.geometry.txSlots))
+        body.set(20, UInt32(reply.geometry.rxSlots))
+        body.set(24, UInt16(reply.geometry.txRings))
+        body.set(26, UInt16(reply.geometry.rxRings))
+        body.set(28, UInt16(reply.geometry.hostTxRings))
+        body.set(30, UInt16(reply.geometry.hostRxRings))
+        body.set(32, reply.memId)
+        body.set(40, reply.extraBuffers)
+    }
+}

@@ -1,0 +1,236 @@
+// Kring: the daemon's private state of one ring ("kernel ring", §5.2), kept
+// apart from the user-visible netmap_ring it describes. Every sync goes
+// prologue (validate head/cur against this state) -> backend work ->
+// finalize (publish tail), exactly as §5.3-§5.7 say; the functions here are
+// the one place those rules are written.
+//
+// Locking: `syncLock` serialises syncs on the ring; a sync that finds it busy
+// skips the ring (netmap's nm_kr_tryget). hwcur/hwtail/rhead/rcur/rtail are
+// only touched under it. `users`/`exclusiveOwner` belong to the registry lock.
+
+#if canImport(Glibc)
+import Glibc
+#endif
+import Synchronization
+
+public enum RingDirection: Sendable, Equatable {
+    case tx, rx
+}
+
+/// Something that sleeps in poll on a ring and wants to hear when it may be ready.
+public protocol RingWaiter: AnyObject, Sendable {
+    func ringMayBeReady()
+}
+
+public final class Kring: @unchecked Sendable {
+    public let direction: RingDirection
+    /// ringid: index within its direction, host rings after the NIC rings.
+    public let index: Int
+    public let isHost: Bool
+    public let numSlots: UInt32
+    public let region: MemoryRegion
+    public let name: String
+
+    /// Region offset of this ring's netmap_ring object, while it has memory.
+    public internal(set) var ringOffset: Int?
+    public var ring: RingView { RingView(region.base + ringOffset!) }
+    public var hasMemory: Bool { ringOffset != nil }
+
+    // Kernel-side indices (§5.2). Under syncLock.
+    public var hwcur: UInt32 = 0
+    public var hwtail: UInt32 = 0
+    public var rhead: UInt32 = 0
+    public var rcur: UInt32 = 0
+    public var rtail: UInt32 = 0
+
+    // Registry-owned.
+    public internal(set) var users = 0
+    var exclusiveOwner: ObjectIdentifier?
+
+    let syncLock = Mutex<Void>(())
+    /// Set when the interface behind the ring went away or down: syncs skip
+    /// the ring and report EIO / POLLERR.
+    public let stopped = Atomic<Bool>(false)
+
+    /// Backend-private per-ring state (a socket, a pipe peer, ...).
+    public var backendState: AnyObject?
+
+    private let waiters = Mutex<[ObjectIdentifier: Weak]>([:])
+    private struct Weak {
+        weak var waiter: RingWaiter?
+    }
+
+    public init(direction: RingDirection, index: Int, isHost: Bool, numSlots: Int, region: MemoryRegion, portName: String) {
+        self.direction = direction
+        self.index = index
+        self.isHost = isHost
+        self.numSlots = UInt32(numSlots)
+        self.region = region
+        name = "\(portName) \(direction == .tx ? "TX" : "RX")\(index)\(isHost ? " (host)" : "")"
+        resetIndices()
+    }
+
+    /// Initial state of a freshly bound ring: TX 0,0,n-1; RX all 0.
+    func resetIndices() {
+        hwcur = 0
+        rhead = 0
+        rcur = 0
+        hwtail = direction == .tx ? numSlots - 1 : 0
+        rtail = hwtail
+    }
+
+    // MARK: memory
+
+    /// Puts the ring into the ring object at `offset`, writes the header the
+    /// way a fresh netmap ring looks (§4.4) and fills slot i with buffer
+    /// `buffers[i]` (len = buffer size). `buffers` may come from a peer ring.
+    public func attachMemory(at offset: Int, buffers: [UInt32], lengths: UInt16? = nil) {
+        precondition(buffers.count == Int(numSlots))
+        ringOffset = offset
+        resetIndices()
+        let p = region.base + offset
+        p.initializeMemory(as: UInt8.self, repeating: 0, count: Layout.ringHeader)
+        p.storeBytes(of: Int64(region.bufferPoolOffset - offset), toByteOffset: Layout.ringBufOfs, as: Int64.self)
+        p.storeBytes(of: numSlots, toByteOffset: Layout.ringNumSlots, as: UInt32.self)
+        p.storeBytes(of: UInt32(region.bufferSize), toByteOffset: Layout.ringBufSize, as: UInt32.self)
+        p.storeBytes(of: UInt16(index), toByteOffset: Layout.ringId, as: UInt16.self)
+        // The kernel stores its internal direction code: 1 for TX, 0 for RX (§4.4).
+        p.storeBytes(of: UInt16(direction == .tx ? 1 : 0), toByteOffset: Layout.ringDir, as: UInt16.self)
+        let r = ring
+        r.storeHead(rhead)
+        r.storeCur(rcur)
+        r.storeTail(rtail)
+        let len = lengths ?? UInt16(truncatingIfNeeded: region.bufferSize)
+        for i in 0 ..< numSlots {
+            let s = r.slot(i)
+            s.bufIdx = buffers[Int(i)]
+            s.len = len
+            s.flags = 0
+            s.ptr = 0
+        }
+    }
+
+    /// Forgets the ring object; returns its offset and the buffer indices its
+    /// slots hold now (for the caller to free).
+    public func detachMemory() -> (offset: Int, buffers: [UInt32])? {
+        guard let off = ringOffset else { return nil }
+        let r = ring
+        var bufs = [UInt32]()
+        bufs.reserveCapacity(Int(numSlots))
+        for i in 0 ..< numSlots { bufs.append(r.slot(i).bufIdx) }
+        ringOffset = nil
+        return (off, bufs)
+    }
+
+    // MARK: the sync contract
+
+    /// Runs `body` holding the sync lock, or returns nil at once if another
+    /// thread is syncing this ring (netmap skips busy rings silently).
+    @inline(__always)
+    public func trySync<T>(_ body: () -> T) -> T? {
+        syncLock.withLockIfAvailable { _ in body() }
+    }
+
+    /// TX prologue (§5.3): head in [rhead … rtail], cur in [head … rtail].
+    /// On success records rhead/rcur and restores a tail the user changed.
+    public func txPrologue() -> Bool {
+        let r = ring
+        let head = r.loadHead(), cur = r.loadCur()
+        let n = numSlots
+        guard hwcur < n, rhead < n, rtail < n, hwtail < n, head < n, cur < n,
+            RingIndex.within(head, rhead, rtail), RingIndex.within(cur, head, rtail)
+        else { return false }
+        if r.loadTail() != rtail { r.storeTail(rtail) }
+        rhead = head
+        rcur = cur
+        return true
+    }
+
+    /// RX prologue (§5.3): head in [hwcur … hwtail], cur in [head … hwtail].
+    /// rhead/rcur are recorded before the check, as the kernel does.
+    public func rxPrologue() -> Bool {
+        let r = ring
+        let head = r.loadHead(), cur = r.loadCur()
+        rhead = head
+        rcur = cur
+        let n = numSlots
+        guard hwcur < n, hwtail < n, head < n, cur < n,
+            RingIndex.within(head, hwcur, hwtail), RingIndex.within(cur, head, hwtail)
+        else { return false }
+        if r.loadTail() != rtail { r.storeTail(rtail) }
+        return true
+    }
+
+    /// Re-initialisation after a failed prologue (§5.4): take the user's
+    /// indices, repair every slot that names a reserved or foreign buffer or
+    /// an impossible length, and reset the indices only if one is out of range.
+    public func reinit() {
+        let r = ring
+        let head = r.loadHead(), cur = r.loadCur(), tail = r.loadTail()
+        rhead = head
+        rcur = cur
+        rtail = tail
+        let bufSize = region.bufferSize
+        for i in 0 ..< numSlots {
+            let s = r.slot(i)
+            if !region.isValidBuffer(s.bufIdx) {
+                s.bufIdx = 0
+                s.len = 0
+            } else if Int(s.len) > bufSize {
+                s.len = 0
+            }
+        }
+        let lim = numSlots - 1
+        if head > lim || cur > lim || tail > lim {
+            rhead = hwcur
+            rcur = hwcur
+            rtail = hwtail
+            r.storeHead(hwcur)
+            r.storeCur(hwcur)
+            r.storeTail(hwtail)
+        }
+    }
+
+    /// After a successful backend sync: publish tail = rtail = hwtail (§5.7).
+    @inline(__always)
+    public func finalize() {
+        rtail = hwtail
+        ring.storeTail(hwtail)
+    }
+
+    /// RX rings carry the time of their last sync (§5.8).
+    public func stampTime() {
+        var tv = timeval()
+        gettimeofday(&tv, nil)
+        ring.storeTimestamp(sec: Int64(tv.tv_sec), usec: Int64(tv.tv_usec))
+    }
+
+    // MARK: wake-ups
+
+    public func addWaiter(_ w: RingWaiter) {
+        waiters.withLock { $0[ObjectIdentifier(w)] = Weak(waiter: w) }
+    }
+
+    public func removeWaiter(_ w: RingWaiter) {
+        _ = waiters.withLock { $0.removeValue(forKey: ObjectIdentifier(w)) }
+    }
+
+    /// Something happened on this ring (packets arrived, space freed, the
+    /// peer synced): every poller of a file bound to it re-evaluates.
+    public func wakeup() {
+        let ws = waiters.withLock { Array($0.values) }
+        for w in ws { w.waiter?.ringMayBeReady() }
+    }
+
+    // MARK: slot checks for backends
+
+    /// Buffer index and length of slot `i`, validated: nil if the slot names
+    /// a buffer outside the pool or a length beyond the buffer.
+    @inline(__always)
+    public func validatedSlot(_ i: UInt32) -> (buf: UInt32, len: Int)? {
+        let s = ring.slot(i)
+        let b = s.bufIdx, l = Int(s.len)
+        guard region.isValidBuffer(b), l <= region.bufferSize else { return nil }
+        return (b, l)
+    }
+}

@@ -1,0 +1,434 @@
+// Session: one open file description of /dev/netmap (netmap's netmap_priv_d).
+// It holds at most one registration: the port, the TX and RX ring intervals
+// it bound, its netmap_if in the region and its poll settings. The front end
+// calls ioctl/poll/release; ioctl bytes are decoded in Requests and come back
+// here as register/txsync/rxsync. See §2, §5.9, §6, §7.
+
+#if canImport(Glibc)
+import Glibc
+#endif
+import DeviceInterface
+import Synchronization
+
+/// A registration request, whichever API carried it (§3.2, §3.4).
+public struct RegisterRequest: Sendable, Equatable {
+    public var name: String
+    public var mode: UInt32
+    public var ringid: UInt16
+    public var flags: UInt64
+    public var hints: PortHints
+    public var hostTxRings: Int = 0
+    public var hostRxRings: Int = 0
+    public var memId: UInt16 = 0
+    public var extraBuffers: UInt32 = 0
+
+    public init(name: String, mode: UInt32 = RegisterMode.allNIC, ringid: UInt16 = 0, flags: UInt64 = 0,
+                hints: PortHints = PortHints(), memId: UInt16 = 0, extraBuffers: UInt32 = 0) {
+        self.name = name
+        self.mode = mode
+        self.ringid = ringid
+        self.flags = flags
+        self.hints = hints
+        self.memId = memId
+        self.extraBuffers = extraBuffers
+    }
+}
+
+/// What a successful registration reports back.
+public struct RegisterReply: Sendable, Equatable {
+    public var offset: UInt64
+    public var memsize: UInt64
+    public var geometry: PortGeometry
+    public var memId: UInt16
+    public var extraBuffers: UInt32
+}
+
+/// One file's binding to a port.
+final class Binding: @unchecked Sendable {
+    let adapter: PortAdapter
+    let tx: [Kring]
+    let rx: [Kring]
+    let flags: UInt64
+    /// Push pending TX packets on every poll (unless NR_NO_TX_POLL).
+    let txPoll: Bool
+    /// Region offset of this file's netmap_if.
+    let ifOffset: Int
+    let exclusive: Bool
+
+    init(adapter: PortAdapter, tx: [Kring], rx: [Kring], flags: UInt64, ifOffset: Int) {
+        self.adapter = adapter
+        self.tx = tx
+        self.rx = rx
+        self.flags = flags
+        txPoll = flags & RegisterFlag.noTxPoll == 0
+        self.ifOffset = ifOffset
+        exclusive = flags & RegisterFlag.exclusive != 0
+    }
+}
+
+public final class Session: DeviceFile, RingWaiter, @unchecked Sendable {
+    public let client: ClientIdentity
+    let engine: NetmapEngine
+    var registry: Registry { engine.registry }
+    var region: MemoryRegion { engine.region }
+
+    private let lock = Lock()
+    private var binding: Binding?
+    private var released = false
+    private let armedWaker = Mutex<PollWaker?>(nil)
+    /// Whether a client asked where the region is (the shim does, before mmap).
+    public let askedForRegion = Atomic<Bool>(false)
+
+    init(engine: NetmapEngine, client: ClientIdentity) {
+        self.engine = engine
+        self.client = client
+    }
+
+    var currentBinding: Binding? { lock.withLock { binding } }
+    public var isRegistered: Bool { currentBinding != nil }
+    /// The registered port's name, for logs and status.
+    public var portName: String? { currentBinding?.adapter.name }
+
+    // MARK: DeviceFile
+
+    public func ioctl(command: UInt32, argument: UInt64, memory: CallerMemory) -> IoctlOutcome {
+        Requests.handle(command: command, argument: argument, memory: memory, session: self)
+    }
+
+    public func mmapCheck(offset: UInt64, length: UInt64) -> Int32 {
+        guard isRegistered else { return NetmapError.EINVAL.errno }
+        let (end, overflow) = offset.addingReportingOverflow(length)
+        guard !overflow, end <= UInt64(region.size) else { return NetmapError.EINVAL.errno }
+        return 0
+    }
+
+    public func release() {
+        let b: Binding? = lock.withLock {
+            guard !released else { return nil }
+            released = true
+            let b = binding
+            binding = nil
+            return b
+        }
+        armedWaker.withLock { $0 = nil }
+        guard let b else { return }
+        registry.lock.withLock { unregisterLocked(b) }
+        engine.log.debug("pid \(client.pid): released \(b.adapter.name)")
+    }
+
+    // MARK: registration (§3.4 order of operations)
+
+    public func register(_ req: RegisterRequest) throws(NetmapError) -> RegisterReply {
+        try lock.withLock { () throws(NetmapError) -> RegisterReply in
+            guard binding == nil, !released else { throw .EBUSY }
+            let (b, reply) = try registry.lock.withLock { () throws(NetmapError) in try registerLocked(req) }
+            binding = b
+            return reply
+        }
+    }
+
+    /// Undoes a registration that succeeded (a leftover option, §3.4 step 19).
+    func undoRegistration() {
+        let b: Binding? = lock.withLock {
+            let b = binding
+            binding = nil
+            return b
+        }
+        if let b { registry.lock.withLock { unregisterLocked(b) } }
+    }
+
+    private func registerLocked(_ req: RegisterRequest) throws(NetmapError) -> (Binding, RegisterReply) {
+        guard req.memId == 0 || req.memId == region.memId else { throw .EINVAL }
+        if req.flags & (RegisterFlag.monitorTX | RegisterFlag.monitorRX | RegisterFlag.zcopyMon) != 0 {
+            // Deliberate: monitors are not implemented, and registering the
+            // monitored port instead would steal its traffic.
+            engine.log.info("pid \(client.pid): \(req.name): monitor ports are not supported")
+            throw .EOPNOTSUPP
+        }
+        if req.mode == RegisterMode.null && req.memId == 0 { throw .EINVAL }
+        let adapter = try registry.resolve(name: req.name, mode: req.mode, hints: req.hints)
+        do {
+            return try bindLocked(adapter, req)
+        } catch {
+            registry.dropIfUnused(adapter)
+            throw error
+        }
+    }
+
+    /// §7: the TX and RX kring intervals a mode selects.
+    static func intervals(mode: UInt32, ringid: UInt16, flags: UInt64, geometry g: PortGeometry,
+                          kind: PortKind) throws(NetmapError) -> (tx: Range<Int>, rx: Range<Int>) {
+        let nt = g.txRings, nr = g.rxRings, ht = g.hostTxRings, hr = g.hostRxRings
+        let i = Int(ringid) & 0x0fff
+        var tx: Range<Int>, rx: Range<Int>
+        if kind == .pipe && mode != RegisterMode.allNIC && mode != RegisterMode.oneNIC { throw .EINVAL }
+        switch mode {
+        case RegisterMode.allNIC:
+            (tx, rx) = (0 ..< nt, 0 ..< nr)
+        case RegisterMode.sw:
+            guard g.hasHostRings else { throw .EINVAL }
+            (tx, rx) = (nt ..< nt + ht, nr ..< nr + hr)
+        case RegisterMode.nicSW:
+            guard g.hasHostRings else { throw .EINVAL }
+            (tx, rx) = (0 ..< nt + ht, 0 ..< nr + hr)
+        case RegisterMode.oneNIC:
+            guard i < max(nt, nr) else { throw .EINVAL }
+            tx = i < nt ? i ..< i + 1 : 0 ..< min(1, nt)
+            rx = i < nr ? i ..< i + 1 : 0 ..< min(1, nr)
+        case RegisterMode.oneSW:
+            guard g.hasHostRings, i < max(ht, hr) else { throw .EINVAL }
+            let it = i < ht ? i : 0, ir = i < hr ? i : 0
+            tx = ht > 0 ? nt + it ..< nt + it + 1 : nt ..< nt
+            rx = hr > 0 ? nr + ir ..< nr + ir + 1 : nr ..< nr
+        case RegisterMode.null:
+            guard kind == .null else { throw .EINVAL }
+            (tx, rx) = (0 ..< nt, 0 ..< nr)
+        default:
+            throw .EINVAL
+        }
+        if flags & RegisterFlag.txRingsOnly != 0 { rx = 0 ..< 0 }
+        if flags & RegisterFlag.rxRingsOnly != 0 { tx = 0 ..< 0 }
+        return (tx, rx)
+    }
+
+    private func bindLocked(_ adapter: PortAdapter, _ req: RegisterRequest) throws(NetmapError) -> (Binding, RegisterReply) {
+        let g = adapter.geometry
+        let (txr, rxr) = try Self.intervals(mode: req.mode, ringid: req.ringid, flags: req.flags,
+                                            geometry: g, kind: adapter.port.kind)
+        let tx = Array(adapter.txKrings[txr]), rx = Array(adapter.rxKrings[rxr])
+        let all = rx + tx
+        if adapter.sessions == 0 {
+            try adapter.port.checkFirstRegistration(bindsRX: !rx.isEmpty, bufferSize: region.bufferSize)
+        }
+        let exclusive = req.flags & RegisterFlag.exclusive != 0
+        for k in all where k.exclusiveOwner != nil || (exclusive && k.users > 0) { throw .EBUSY }
+
+        // Ring memory for rings nobody had bound (RX first, as netmap does).
+        let fresh = all.filter { $0.users == 0 }
+        var created = [Kring]()
+        if adapter.port.ringMemoryPolicy == .perBinding {
+            for k in fresh where !k.hasMemory {
+                do { try adapter.createRingMemory(k) } catch {
+                    for c in created { adapter.destroyRingMemory(c) }
+                    throw error
+                }
+                created.append(k)
+            }
+        }
+        func undoMemory() { for c in created { adapter.destroyRingMemory(c) } }
+
+        // This file's netmap_if (§4.3).
+        let hostTx = max(1, g.hostTxRings), hostRx = max(1, g.hostRxRings)
+        let nTx = g.txRings + hostTx, nRx = g.rxRings + hostRx
+        let ifBytes = Layout.ifRingOfs + 8 * (nTx + nRx)
+        guard ifBytes <= region.geometry.ifPool.objectSize, let ifOff = region.allocateIfObject() else {
+            undoMemory()
+            throw .ENOMEM
+        }
+        for k in fresh { k.stopped.store(false, ordering: .relaxed) }
+        do { try adapter.port.setNetmapMode(true, rings: fresh) } catch {
+            region.freeIfObject(at: ifOff)
+            undoMemory()
+            throw error
+        }
+        for k in all {
+            k.users += 1
+            if exclusive { k.exclusiveOwner = ObjectIdentifier(self) }
+            k.addWaiter(self)
+        }
+        adapter.sessions += 1
+        registry.sessionRegistered()
+
+        let nifp = region.base + ifOff
+        nifp.initializeMemory(as: UInt8.self, repeating: 0, count: ifBytes)
+        let nameBytes = Array(adapter.name.utf8.prefix(15))
+        for (j, c) in nameBytes.enumerated() { nifp.storeBytes(of: c, toByteOffset: Layout.ifName + j, as: UInt8.self) }
+        nifp.storeBytes(of: UInt32(g.txRings), toByteOffset: Layout.ifTxRings, as: UInt32.self)
+        nifp.storeBytes(of: UInt32(g.rxRings), toByteOffset: Layout.ifRxRings, as: UInt32.self)
+        nifp.storeBytes(of: UInt32(hostTx), toByteOffset: Layout.ifHostTxRings, as: UInt32.self)
+        nifp.storeBytes(of: UInt32(hostRx), toByteOffset: Layout.ifHostRxRings, as: UInt32.self)
+        for k in tx { nifp.storeBytes(of: Int64(k.ringOffset! - ifOff), toByteOffset: Layout.ifRingOfs + 8 * k.index, as: Int64.self) }
+        for k in rx { nifp.storeBytes(of: Int64(k.ringOffset! - ifOff), toByteOffset: Layout.ifRingOfs + 8 * (nTx + k.index), as: Int64.self) }
+
+        // Extra buffers, chained through their first 4 bytes, newest first (§4.7).
+        let extras = region.allocateBuffers(upTo: Int(req.extraBuffers))
+        var head: UInt32 = 0
+        for b in extras {
+            region.buffer(b).storeBytes(of: head, as: UInt32.self)
+            head = b
+        }
+        nifp.storeBytes(of: head, toByteOffset: Layout.ifBufsHead, as: UInt32.self)
+
+        let b = Binding(adapter: adapter, tx: tx, rx: rx, flags: req.flags, ifOffset: ifOff)
+        engine.log.debug("pid \(client.pid): registered \(adapter.name) mode \(req.mode) ring \(req.ringid): TX \(txr) RX \(rxr), \(extras.count) extra buffers")
+        let reply = RegisterReply(offset: UInt64(ifOff), memsize: UInt64(region.size), geometry: g,
+                                  memId: region.memId, extraBuffers: UInt32(extras.count))
+        return (b, reply)
+    }
+
+    private func unregisterLocked(_ b: Binding) {
+        let a = b.adapter
+        let nifp = region.base + b.ifOffset
+        // Extra buffers: walk the list as the client left it (§4.7), zeroing
+        // each link so a cycle ends; bounded so a client still writing the
+        // links cannot keep us here.
+        var idx = nifp.load(fromByteOffset: Layout.ifBufsHead, as: UInt32.self)
+        var steps = 0
+        while region.isValidBuffer(idx) && steps < region.bufferCount {
+            let p = region.buffer(idx)
+            let next = p.load(as: UInt32.self)
+            p.storeBytes(of: 0, as: UInt32.self)
+            region.freeBuffers(CollectionOfOne(idx))
+            idx = next
+            steps += 1
+        }
+        nifp.storeBytes(of: 0, toByteOffset: Layout.ifBufsHead, as: UInt32.self)
+        region.freeIfObject(at: b.ifOffset)
+
+        var last = [Kring]()
+        for k in b.rx + b.tx {
+            k.removeWaiter(self)
+            k.users -= 1
+            if k.exclusiveOwner == ObjectIdentifier(self) { k.exclusiveOwner = nil }
+            if k.users == 0 { last.append(k) }
+        }
+        try? a.port.setNetmapMode(false, rings: last)
+        if a.port.ringMemoryPolicy == .perBinding {
+            for k in last {
+                // Wait out a sync still running on the ring before its memory goes.
+                k.syncLock.withLock { _ in a.destroyRingMemory(k) }
+            }
+        }
+        a.sessions -= 1
+        registry.dropIfUnused(a)
+        registry.sessionReleased()
+    }
+
+    // MARK: sync ioctls (§5.9)
+
+    /// NIOCTXSYNC / NIOCRXSYNC. Returns 0, ENXIO (unbound) or EIO (a ring is stopped).
+    public func sync(_ d: RingDirection) -> Int32 {
+        guard let b = currentBinding else { return NetmapError.ENXIO.errno }
+        var result: Int32 = 0
+        let port = b.adapter.port
+        for k in d == .tx ? b.tx : b.rx {
+            if k.stopped.load(ordering: .acquiring) {
+                result = NetmapError.EIO.errno
+                continue
+            }
+            _ = k.trySync {
+                guard k.hasMemory else { return }
+                if d == .tx {
+                    if !k.txPrologue() {
+                        k.reinit()
+                    } else if port.txsync(k, flags: .forceReclaim) == 0 {
+                        k.finalize()
+                    }
+                } else {
+                    if !k.rxPrologue() { k.reinit() }
+                    if port.rxsync(k, flags: .forceRead) == 0 { k.finalize() }
+                    k.stampTime()
+                }
+            }
+        }
+        return result
+    }
+
+    // MARK: poll (§6)
+
+    public func poll(events: Int16, waker: PollWaker?) -> Int16 {
+        guard let b = currentBinding else { return Int16(POLLERR) }
+        if let waker { armedWaker.withLock { $0 = waker } }
+        let port = b.adapter.port
+        var revents: Int16 = 0
+        var wantTX = events & Int16(POLLOUT | POLLWRNORM)
+        var wantRX = events & Int16(POLLIN | POLLRDNORM)
+
+        if b.txPoll || wantTX != 0 {
+            var retry = true
+            while true {
+                for k in b.tx {
+                    if wantTX == 0 && (!k.hasMemory || k.ring.loadHead() == k.hwcur) { continue }
+                    if k.stopped.load(ordering: .acquiring) {
+                        revents |= Int16(POLLERR)
+                        continue
+                    }
+                    let found: Bool = k.trySync {
+                        guard k.hasMemory else { return false }
+                        if !k.txPrologue() {
+                            k.reinit()
+                            revents |= Int16(POLLERR)
+                        } else if port.txsync(k, flags: []) != 0 {
+                            revents |= Int16(POLLERR)
+                        } else {
+                            k.finalize()
+                        }
+                        return k.rcur != k.rtail
+                    } ?? false
+                    if found {
+                        revents |= wantTX
+                        wantTX = 0
+                    }
+                }
+                if wantTX != 0 && retry {
+                    retry = false
+                    continue
+                }
+                break
+            }
+        }
+
+        if wantRX != 0 {
+            var retry = true
+            while true {
+                for k in b.rx {
+                    if k.stopped.load(ordering: .acquiring) {
+                        revents |= Int16(POLLERR)
+                        continue
+                    }
+                    let found: Bool = k.trySync {
+                        guard k.hasMemory else { return false }
+                        if !k.rxPrologue() {
+                            k.reinit()
+                            revents |= Int16(POLLERR)
+                        }
+                        if port.rxsync(k, flags: []) != 0 {
+                            revents |= Int16(POLLERR)
+                        } else {
+                            k.finalize()
+                        }
+                        k.stampTime()
+                        return k.rcur != k.rtail
+                    } ?? false
+                    if found {
+                        revents |= wantRX
+                        wantRX = 0
+                        retry = false
+                    }
+                }
+                if wantRX != 0 && retry {
+                    retry = false
+                    continue
+                }
+                break
+            }
+        }
+        if revents != 0, waker != nil { armedWaker.withLock { $0 = nil } }
+        return revents
+    }
+
+    public func ringMayBeReady() {
+        if let w = armedWaker.withLock({ w -> PollWaker? in
+            let x = w
+            w = nil
+            return x
+        }) {
+            w.wake()
+        }
+    }
+
+    // MARK: status
+
+    /// Offset of this file's netmap_if (nil if unbound).
+    public var ifOffset: Int? { currentBinding?.ifOffset }
+}
