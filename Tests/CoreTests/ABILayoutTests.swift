@@ -1,3 +1,4 @@
+import Glibc
 import CNetmapABI
 import Testing
 
@@ -14,7 +15,8 @@ import Testing
 
     @Test func ringLayout() {
         #expect(MemoryLayout<netmap_ring>.size == 256)
-        #expect(MemoryLayout<netmap_ring>.alignment == 128)
+        // (Its 128-byte alignment is checked by the C compiler: Swift imports
+        // the struct without the over-aligned attribute.)
         let o: [(PartialKeyPath<netmap_ring>, Int)] = [
             (\netmap_ring.buf_ofs, 0), (\netmap_ring.num_slots, 8), (\netmap_ring.nr_buf_size, 12),
             (\netmap_ring.ringid, 16), (\netmap_ring.dir, 18), (\netmap_ring.head, 20), (\netmap_ring.cur, 24),

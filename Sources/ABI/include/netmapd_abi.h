@@ -63,6 +63,15 @@ struct netmap_slot {
 #define NS_PORT_MASK    (0xff << NS_PORT_SHIFT)
 #define NS_RFRAGS(slot) (((slot)->flags >> 8) & 0xff)
 
+/* Swift's importer drops structs with over-aligned members; the offsets are
+ * the same without the attribute (sem sits at 128 either way), only the
+ * struct's own alignment differs, which nothing on the Swift side uses. */
+#if defined(__swift__)
+#define NMD_RING_ALIGN
+#else
+#define NMD_RING_ALIGN __attribute__((__aligned__(NM_CACHE_ALIGN)))
+#endif
+
 struct netmap_ring {
 	/* written by the daemon only */
 	const int64_t  buf_ofs;      /* buffer pool start, relative to this ring */
@@ -87,7 +96,7 @@ struct netmap_ring {
 	uint8_t pad_72[56];
 
 	/* opaque to the daemon; aligned as netmap aligns it */
-	uint8_t sem[128] __attribute__((__aligned__(NM_CACHE_ALIGN)));
+	uint8_t sem[128] NMD_RING_ALIGN;
 
 	struct netmap_slot slot[];   /* num_slots entries */
 };

@@ -222,10 +222,10 @@ final class TestClient {
     func mapRegion() {
         guard base == nil else { return }
         precondition(file.mmapCheck(length: memsize) == 0)
-        let fd = open(region.path, O_RDWR)
+        let fd = Glibc.open(region.path, O_RDWR)
         precondition(fd >= 0, "open \(region.path)")
         let p = mmap(nil, Int(memsize), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)
-        close(fd)
+        Glibc.close(fd)
         precondition(p != MAP_FAILED)
         base = p
     }
@@ -253,7 +253,9 @@ final class TestClient {
     }
 
     func buf(_ ring: UnsafeMutablePointer<netmap_ring>, _ idx: UInt32) -> UnsafeMutableRawPointer {
-        UnsafeMutableRawPointer(ring) + Int(ring.pointee.buf_ofs) + Int(idx) * Int(ring.pointee.nr_buf_size)
+        let ofs = Int(ring.pointee.buf_ofs)
+        let size = Int(ring.pointee.nr_buf_size)
+        return UnsafeMutableRawPointer(ring) + (ofs + Int(idx) * size)
     }
 
     func txsync() -> Int32 { file.ioctl(NIOCTXSYNC, nil) }

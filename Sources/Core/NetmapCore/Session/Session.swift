@@ -226,7 +226,7 @@ public final class Session: DeviceFile, RingWaiter, @unchecked Sendable {
             throw .ENOMEM
         }
         for k in fresh { k.stopped.store(false, ordering: .relaxed) }
-        do { try adapter.port.setNetmapMode(true, rings: fresh) } catch {
+        do { if !fresh.isEmpty { try adapter.port.setNetmapMode(true, rings: fresh) } } catch {
             region.freeIfObject(at: ifOff)
             undoMemory()
             throw error
@@ -292,7 +292,7 @@ public final class Session: DeviceFile, RingWaiter, @unchecked Sendable {
             if k.exclusiveOwner == ObjectIdentifier(self) { k.exclusiveOwner = nil }
             if k.users == 0 { last.append(k) }
         }
-        try? a.port.setNetmapMode(false, rings: last)
+        if !last.isEmpty { try? a.port.setNetmapMode(false, rings: last) }
         if a.port.ringMemoryPolicy == .perBinding {
             for k in last {
                 // Wait out a sync still running on the ring before its memory goes.
