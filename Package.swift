@@ -51,6 +51,17 @@ let package = Package(
         ),
         // --- end FUSE front end (helper) ---
 
+        // The daemon.
+        .executableTarget(
+            name: "netmapd",
+            dependencies: [
+                "NetmapCore", "NetmapPorts", "DeviceInterface", "FUSEFrontEnd", "CUSEFrontEnd",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/Daemon"
+        ),
+
         .testTarget(
             name: "NetmapCoreTests",
             dependencies: ["NetmapCore", "NetmapPorts", "InProcessFrontEnd", "CNetmapABI", "DeviceInterface"],
@@ -59,3 +70,31 @@ let package = Package(
     ],
     swiftLanguageModes: [.v6]
 )
+
+// --- CUSE front end (helper) ---
+// libfuse3's CUSE API (Debian libfuse3-dev), the CUSE front end, and a probe
+// daemon with a fake device that the VM smoke test (Tests/vm/cuse-smoke.sh)
+// drives through the real kernel.
+package.targets += [
+    .systemLibrary(
+        name: "CFuse3",
+        path: "Sources/FrontEnds/CFuse3",
+        providers: [.apt(["libfuse3-dev"])]
+    ),
+    .target(
+        name: "CUSEFrontEnd",
+        dependencies: ["CFuse3", "CNetmapABI", "DeviceInterface"],
+        path: "Sources/FrontEnds/CUSE"
+    ),
+    .executableTarget(
+        name: "CUSEProbe",
+        dependencies: ["CUSEFrontEnd", "CNetmapABI", "DeviceInterface"],
+        path: "Tests/CUSEProbe"
+    ),
+    .testTarget(
+        name: "CUSEFrontEndTests",
+        dependencies: ["CUSEFrontEnd", "DeviceInterface"],
+        path: "Tests/CUSEFrontEndTests"
+    ),
+]
+// --- end CUSE front end (helper) ---

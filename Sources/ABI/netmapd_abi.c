@@ -97,5 +97,8 @@ SIZE(nmreq_opt_sync_kloop_eventfds, 24);
 SIZE(netmapd_region_info, 256); OFF(netmapd_region_info, path, 16);
 _Static_assert(NETMAPD_IOC_REGION == _IOR('i', 200, struct netmapd_region_info), "NETMAPD_IOC_REGION");
 
+SIZE(netmapd_pool_stats, 32);
+_Static_assert(NETMAPD_IOC_POOLSTAT == _IOR('i', 201, struct netmapd_pool_stats), "NETMAPD_IOC_POOLSTAT");
+
 /* A symbol so the module is not an empty translation unit. */
 const unsigned netmapd_abi_version = NETMAP_API;

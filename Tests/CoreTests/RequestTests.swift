@@ -256,3 +256,17 @@ import Testing
 extension Int32 {
     var isZero: Bool { self == 0 }
 }
+
+@Suite struct PoolStatTests {
+    @Test func poolStatsAnswerOnAnyDescriptor() throws {
+        let t = try TestEngine(nics: [FakeNIC(name: "e")])
+        let c = t.client()
+        let st = c.memory.allocate(32).bindMemory(to: netmapd_pool_stats.self, capacity: 1)
+        #expect(c.file.ioctl(NETMAPD_IOC_POOLSTAT, UnsafeMutableRawPointer(st)) == 0)
+        #expect(st.pointee.free_buffers == 16382 && st.pointee.total_buffers == 16382 && st.pointee.sessions == 0)
+        #expect(c.register("e").0 == 0)
+        #expect(c.file.ioctl(NETMAPD_IOC_POOLSTAT, UnsafeMutableRawPointer(st)) == 0)
+        #expect(st.pointee.free_buffers == 16382 - 2048 && st.pointee.free_rings == 62 && st.pointee.sessions == 1)
+        #expect(st.pointee.ports == 1 && st.pointee.free_ifs == 63 && st.pointee.total_ifs == 64)
+    }
+}

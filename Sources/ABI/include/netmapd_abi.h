@@ -390,6 +390,20 @@ struct netmapd_region_info {
 };
 #define NETMAPD_IOC_REGION 0x810069c8u   /* _IOR('i', 200, struct netmapd_region_info) */
 
+/* netmapd's own extension: the shared pool's state, for tests and status
+ * tools; answered on any descriptor, registered or not. */
+struct netmapd_pool_stats {
+	uint32_t free_buffers;
+	uint32_t total_buffers;   /* usable ones: all but buffers 0 and 1 */
+	uint32_t free_rings;
+	uint32_t total_rings;
+	uint32_t free_ifs;
+	uint32_t total_ifs;
+	uint32_t sessions;        /* registered descriptors */
+	uint32_t ports;           /* ports that exist now */
+};
+#define NETMAPD_IOC_POOLSTAT 0x802069c9u   /* _IOR('i', 201, struct netmapd_pool_stats) */
+
 /* ---- internal limits worth matching (§1.4) ---- */
 #define NM_BDG_MAXPORTS   254
 #define NM_BRIDGES        8

@@ -30,6 +30,19 @@ public final class NetmapEngine: NetmapDevice, @unchecked Sendable {
 
     public func openSession(client: ClientIdentity) -> Session { Session(engine: self, client: client) }
 
+    public struct Stats: Sendable, Equatable {
+        public var freeBuffers, totalBuffers, freeRings, totalRings, freeIfs, totalIfs, sessions, ports: Int
+    }
+
+    /// The pool and registry as they are now.
+    public func stats() -> Stats {
+        let g = region.geometry
+        let (sessions, ports) = registry.counts
+        return Stats(freeBuffers: region.freeBufferCount, totalBuffers: region.usableBufferCount,
+                     freeRings: region.freeRingCount, totalRings: g.ringPool.objectCount,
+                     freeIfs: region.freeIfCount, totalIfs: g.ifPool.objectCount, sessions: sessions, ports: ports)
+    }
+
     public var regionPath: String { region.path }
     public var regionSize: UInt64 { UInt64(region.size) }
 }

@@ -54,6 +54,9 @@ public final class Registry: @unchecked Sendable {
     /// Names of the ports that exist now (for status and tests).
     public var portNames: [String] { lock.withLock { Array(adapters.keys).sorted() } }
 
+    /// Registered files and existing ports.
+    public var counts: (sessions: Int, ports: Int) { lock.withLock { (activeSessions, adapters.count) } }
+
     public func adapter(named name: String) -> PortAdapter? { lock.withLock { adapters[name] } }
 
     // MARK: resolution (caller holds `lock`)

@@ -33,6 +33,8 @@ enum Requests {
             return .complete(errno: NetmapError.EINVAL.errno, writes: [])
         case NETMAPD_IOC_REGION:
             return regionInfo(argument: argument, memory: memory, session: session)
+        case NETMAPD_IOC_POOLSTAT:
+            return poolStats(argument: argument, memory: memory, session: session)
         default:
             return .complete(errno: NetmapError.EOPNOTSUPP.errno, writes: [])
         }
@@ -64,6 +66,19 @@ enum Requests {
         f.set(0, UInt64(session.region.size))
         f.set(8, session.region.memId)
         f.setString(16, size: 240, session.region.path)
+        return .complete(errno: 0, writes: [CallerWrite(address: argument, bytes: f.bytes)])
+    }
+
+    static func poolStats(argument: UInt64, memory: CallerMemory, session: Session) -> IoctlOutcome {
+        guard argument != 0 else { return .complete(errno: NetmapError.EINVAL.errno, writes: []) }
+        let r = CallerRange(address: argument, length: 32)
+        if case .failure(let o) = Self.argument(r, memory) { return o }
+        let s = session.engine.stats()
+        var f = ByteFields(count: 32)
+        for (i, v) in [s.freeBuffers, s.totalBuffers, s.freeRings, s.totalRings, s.freeIfs, s.totalIfs,
+                       s.sessions, s.ports].enumerated() {
+            f.set(4 * i, UInt32(v))
+        }
         return .complete(errno: 0, writes: [CallerWrite(address: argument, bytes: f.bytes)])
     }
 

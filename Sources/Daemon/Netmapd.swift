@@ -1,0 +1,229 @@
+// netmapd: /dev/netmap on a stock Linux kernel.
+//
+// Start-up: parse flags -> create the shared region (a tmpfs file under
+// --run-dir, mode and group of the device) -> NetmapEngine with the port
+// provider -> front end (CUSE where /dev/cuse exists, else the FUSE file) ->
+// "ready" on stderr and READY=1 to systemd. Then the main thread sleeps in
+// sigwait until SIGINT/SIGTERM, and shutdown runs in reverse: the front end
+// goes (device removed, mount undone, clients get errors), then the region
+// file is removed.
+
+#if canImport(Glibc)
+import Glibc
+#endif
+import ArgumentParser
+import CUSEFrontEnd
+import DeviceInterface
+import FUSEFrontEnd
+import Logging
+import NetmapCore
+import NetmapPorts
+
+enum FrontEndChoice: String, ExpressibleByArgument, CaseIterable {
+    case auto, cuse, fuse
+}
+
+enum BackendChoice: String, ExpressibleByArgument, CaseIterable {
+    case auto, xdp, packet
+}
+
+@main
+struct Netmapd: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "netmapd",
+        abstract: "Serve /dev/netmap to unmodified netmap programs, without the netmap kernel module.",
+        discussion: """
+            Runs in the foreground and logs to stderr. Stops cleanly on SIGINT or SIGTERM.
+            CUSE clients map the region through the preload shim (LD_PRELOAD=libnetmapd-shim.so);
+            FUSE-file clients need nothing.
+            """)
+
+    @Option(help: "Device mechanism: auto (CUSE where /dev/cuse exists, else FUSE), cuse, fuse.")
+    var frontend: FrontEndChoice = .auto
+
+    @Option(help: "Path of the device.")
+    var device: String = "/dev/netmap"
+
+    @Option(help: "Permission bits of the device and the region file, in octal.")
+    var mode: String = "0600"
+
+    @Option(help: "Group owning the device and the region file.")
+    var group: String?
+
+    @Option(help: "Packet buffers in the shared pool (2048 bytes each).")
+    var poolBuffers: Int = 163_840
+
+    @Option(help: "Ring objects in the shared pool (2288 slots each at most).")
+    var poolRings: Int = 200
+
+    @Option(help: "Backend for network interfaces: auto, xdp (AF_XDP), packet (AF_PACKET).")
+    var backend: BackendChoice = .auto
+
+    @Option(help: "Directory for the region file (must be on tmpfs).")
+    var runDir: String = "/run/netmapd"
+
+    @Option(help: "Threads serving device requests.")
+    var threads: Int = 2
+
+    @Flag(name: .shortAndLong, help: "Log every registration and release.")
+    var verbose = false
+
+    func validate() throws {
+        guard UInt32(mode, radix: 8) != nil else { throw ValidationError("--mode must be octal, e.g. 0660") }
+        guard poolBuffers >= 4, poolBuffers <= 1_000_000 else { throw ValidationError("--pool-buffers must be 4...1000000") }
+        guard poolRings >= 2, poolRings <= 1024 else { throw ValidationError("--pool-rings must be 2...1024") }
+        guard threads >= 1, threads <= 64 else { throw ValidationError("--threads must be 1...64") }
+        guard device.hasPrefix("/") else { throw ValidationError("--device must be an absolute path") }
+    }
+
+    func run() throws {
+        let logger = Logger(label: "netmapd") { StderrLogHandler(label: $0, level: verbose ? .debug : .info) }
+        do {
+            try serve(logger)
+        } catch let e as DaemonError {
+            logger.error("\(e.message)")
+            throw ExitCode(1)
+        }
+    }
+
+    struct DaemonError: Error {
+        let message: String
+    }
+
+    func serve(_ logger: Logger) throws {
+        let modeBits = UInt32(mode, radix: 8)! & 0o777
+        var gid: gid_t = 0
+        if let group {
+            guard let gr = getgrnam(group) else { throw DaemonError(message: "group '\(group)' does not exist: create it or drop --group") }
+            gid = gr.pointee.gr_gid
+        }
+
+        // Signals are taken by sigwait on this thread only.
+        var set = sigset_t()
+        sigemptyset(&set)
+        for s in [SIGINT, SIGTERM, SIGHUP] { sigaddset(&set, s) }
+        pthread_sigmask(SIG_BLOCK, &set, nil)
+        signal(SIGPIPE, SIG_IGN)
+
+        // The region.
+        mkdir(runDir, 0o755)
+        let geometry: PoolGeometry
+        do {
+            var req = PoolGeometry.Request.netmapDefault
+            req.bufCount = poolBuffers
+            req.ringCount = poolRings
+            geometry = try PoolGeometry(req)
+        } catch {
+            throw DaemonError(message: "pool geometry refused (\(error)): check --pool-buffers and --pool-rings")
+        }
+        let regionPath = "\(runDir)/region-1"
+        let region: MemoryRegion
+        do {
+            region = try MemoryRegion(geometry: geometry, backing: .file(path: regionPath, mode: mode_t(modeBits)))
+        } catch {
+            throw DaemonError(message: "cannot create the region file \(regionPath) (\(error)): is \(runDir) writable and on tmpfs?")
+        }
+        if gid != 0 { fchown(region.fd, 0, gid) }
+        logger.info("region \(regionPath): \(geometry.totalSize >> 20) MiB, \(geometry.bufferCount) buffers of \(geometry.bufferSize) bytes, \(geometry.ringPool.objectCount) rings of up to \(geometry.maxSlotsPerRing) slots")
+
+        let provider = StandardPortProvider(interfaces: nil)
+        logger.notice("network interfaces are not served yet (backend '\(backend.rawValue)' pending): pipes and null ports only")
+        let engine = NetmapEngine(region: region, provider: provider, log: logger.coreLog)
+        let log: @Sendable (String) -> Void = { logger.info("\($0)") }
+
+        var useCUSE: Bool
+        switch frontend {
+        case .cuse: useCUSE = true
+        case .fuse: useCUSE = false
+        case .auto: useCUSE = access("/dev/cuse", F_OK) == 0
+        }
+
+        var stopFrontEnd: () -> Void
+        var cuseThread: pthread_t?
+        if useCUSE {
+            guard device.hasPrefix("/dev/"), !device.dropFirst(5).contains("/") else {
+                throw DaemonError(message: "CUSE devices live directly under /dev: \(device) is not possible (use --frontend fuse)")
+            }
+            let cuse: CUSEDevice
+            do {
+                cuse = try CUSEDevice(device: engine, name: String(device.dropFirst(5)), mode: modeBits,
+                                      uid: 0, gid: gid, workers: threads, log: log)
+            } catch {
+                throw DaemonError(message: "CUSE front end failed: \(error)")
+            }
+            let box = RunBox(cuse: cuse, logger: logger)
+            cuseThread = startThread { box.run() }
+            box.waitReady()
+            if let err = box.failure { throw DaemonError(message: "CUSE front end failed: \(err)") }
+            stopFrontEnd = { cuse.stop() }
+            logger.info("\(device) is ready (CUSE): clients map the region through LD_PRELOAD=libnetmapd-shim.so")
+        } else {
+            let fuse: FUSEFileDevice
+            do {
+                fuse = try FUSEFileDevice(device: engine, path: device, mode: modeBits, uid: 0, gid: gid,
+                                          threads: threads, log: log)
+                try fuse.start()
+            } catch {
+                throw DaemonError(message: "FUSE-file front end failed: \(error)")
+            }
+            stopFrontEnd = { fuse.stop() }
+            logger.info("\(device) is ready (FUSE file with passthrough mmap)")
+        }
+        SystemdNotify.send("READY=1\nSTATUS=serving \(device)")
+
+        var sig: Int32 = 0
+        repeat {
+            sigwait(&set, &sig)
+            if sig == SIGHUP { logger.info("SIGHUP: nothing to reload") }
+        } while sig == SIGHUP
+        logger.info("signal \(sig): shutting down")
+        SystemdNotify.send("STOPPING=1")
+        stopFrontEnd()
+        if let t = cuseThread { pthread_join(t, nil) }
+        _ = region   // the region (and its file) goes with the last reference
+        logger.info("stopped")
+    }
+}
+
+/// Runs CUSEDevice.run on its own thread and reports readiness or failure.
+final class RunBox: @unchecked Sendable {
+    let cuse: CUSEDevice
+    let logger: Logger
+    private let done = Semaphore()
+    private(set) var failure: Error?
+
+    init(cuse: CUSEDevice, logger: Logger) {
+        self.cuse = cuse
+        self.logger = logger
+    }
+
+    func run() {
+        do {
+            try cuse.run(ready: { [done] in done.signal() })
+        } catch {
+            failure = error
+            done.signal()
+        }
+    }
+
+    func waitReady() { done.wait() }
+}
+
+final class Semaphore: @unchecked Sendable {
+    private var s = sem_t()
+    init() { sem_init(&s, 0, 0) }
+    func signal() { sem_post(&s) }
+    func wait() { while sem_wait(&s) != 0 && errno == EINTR {} }
+}
+
+func startThread(_ body: @escaping @Sendable () -> Void) -> pthread_t {
+    final class Box { let f: @Sendable () -> Void; init(_ f: @escaping @Sendable () -> Void) { self.f = f } }
+    var t = pthread_t()
+    let arg = Unmanaged.passRetained(Box(body)).toOpaque()
+    pthread_create(&t, nil, { p in
+        let b = Unmanaged<AnyObject>.fromOpaque(p!).takeRetainedValue() as! Box
+        b.f()
+        return nil
+    }, arg)
+    return t
+}
