@@ -202,8 +202,12 @@ final class RunBox: @unchecked Sendable {
             try cuse.run(ready: { [done] in done.signal() })
         } catch {
             failure = error
-            done.signal()
         }
+        // Also when run() ends before the device was ready (stopped early,
+        // the kernel dropped the connection): nobody must wait forever, and
+        // a daemon without its device shuts down instead of idling.
+        done.signal()
+        kill(getpid(), SIGTERM)
     }
 
     func waitReady() { done.wait() }

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs the Debian packages netmapd's build, tests and demo need, if any
+# is missing. Safe to run again: it only calls apt-get when something is absent.
+#   scripts/install-deps.sh [build|test|all]   (default all)
+set -euo pipefail
+
+build_pkgs=(libfuse3-dev pkg-config gcc make)
+test_pkgs=(qemu-system-x86 busybox-static cpio kmod iproute2 gzip)
+case "${1:-all}" in
+	build) want=("${build_pkgs[@]}") ;;
+	test|all) want=("${build_pkgs[@]}" "${test_pkgs[@]}") ;;
+	*) echo "usage: $0 [build|test|all]" >&2; exit 2 ;;
+esac
+
+missing=()
+for p in "${want[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+	exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+	echo "install-deps: missing packages: ${missing[*]}; run as root (or: sudo apt-get install ${missing[*]})" >&2
+	exit 1
+fi
+echo "install-deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "install-deps: done" >&2
