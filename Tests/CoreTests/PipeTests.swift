@@ -293,3 +293,28 @@ final class Thread: @unchecked Sendable {
 
     func join() { pthread_join(tid, nil) }
 }
+
+@Suite struct PollWakeupTests {
+    /// Two threads poll one file: the one that finds POLLOUT ready at once
+    /// must not take the sleeping POLLIN poller's wake-up with it.
+    @Test func everySleeperOfAFileIsWoken() throws {
+        let t = try TestEngine()
+        let m = t.client(), s = t.client()
+        #expect(m.register("tp{1").0 == 0 && s.register("tp}1").0 == 0)
+        final class Box: @unchecked Sendable { var ev: Int16 = 0 }
+        let box = Box()
+        let sleeper = Thread { box.ev = s.poll(Int16(POLLIN), timeoutMs: 3000) }
+        usleep(50_000)
+        #expect(s.poll(Int16(POLLOUT), timeoutMs: 1000) == Int16(POLLOUT))
+        usleep(50_000)
+        var seq: UInt64 = 0
+        _ = PipeTests.sendBatch(m, seq: &seq, total: 1, batch: 1)
+        var t0 = timespec(), t1 = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &t0)
+        #expect(m.txsync() == 0)
+        sleeper.join()
+        clock_gettime(CLOCK_MONOTONIC, &t1)
+        #expect(box.ev == Int16(POLLIN))
+        #expect(t1.tv_sec - t0.tv_sec < 2)
+    }
+}

@@ -76,7 +76,8 @@ public enum IoctlOutcome: Equatable, Sendable {
     case complete(errno: Int32, writes: [CallerWrite])
 }
 
-/// Who opened the device, for logs and status.
+/// Who opened the device, for logs and status. (FUSE reports the opening
+/// thread's id as `pid`.)
 public struct ClientIdentity: Sendable, Equatable {
     public var pid: Int32
     public var uid: UInt32
@@ -95,6 +96,14 @@ public struct ClientIdentity: Sendable, Equatable {
 /// from any thread, more than once, and after the file is released.
 public protocol PollWaker: AnyObject, Sendable {
     func wake()
+    /// Wakers with the same key wake the same sleepers (FUSE and CUSE wake
+    /// every poller of a file through one notification), so a device keeps
+    /// only the newest of them. nil: each waker is a sleeper of its own.
+    var coalescingKey: UInt64? { get }
+}
+
+extension PollWaker {
+    public var coalescingKey: UInt64? { nil }
 }
 
 /// The netmap device as front ends see it.
@@ -114,11 +123,13 @@ public protocol DeviceFile: AnyObject, Sendable {
     func ioctl(command: UInt32, argument: UInt64, memory: CallerMemory) -> IoctlOutcome
     /// poll/select/epoll evaluation: runs the syncs netmap runs and returns
     /// revents. When `waker` is given it is armed before the syncs, and fired
-    /// once when a ring of this file may have become ready.
+    /// once when a ring of this file may have become ready. Several threads
+    /// may sleep in poll on one file: each armed waker fires.
     func poll(events: Int16, waker: PollWaker?) -> Int16
     /// 0 if `[offset, offset+length)` may be mapped now, else the errno
     /// (EINVAL before registration or beyond the region).
     func mmapCheck(offset: UInt64, length: UInt64) -> Int32
     /// The last reference went away: undo the registration, free everything.
+    /// For FUSE this can come while the client still maps the region.
     func release()
 }

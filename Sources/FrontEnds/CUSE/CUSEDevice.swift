@@ -337,7 +337,7 @@ public final class CUSEDevice: @unchecked Sendable {
             return
         }
         let events = Int16(truncatingIfNeeded: fi.pointee.poll_events)
-        let waker = ph.map { CUSEPollWaker(handle: $0, session: liveness) }
+        let waker = ph.map { CUSEPollWaker(handle: $0, session: liveness, file: fi.pointee.fh) }
         let revents = entry.file.poll(events: events, waker: waker)
         _ = fuse_reply_poll(req, UInt32(UInt16(bitPattern: revents)))
         maybeHintMissingShim(entry, callerTid: fuse_req_ctx(req)!.pointee.pid, atRelease: false)

@@ -49,9 +49,14 @@ final class CUSEPollWaker: PollWaker {
     private let handle: Atomic<UInt>
     private let session: SessionLiveness
 
-    init(handle: OpaquePointer, session: SessionLiveness) {
+    /// The open file it belongs to: the kernel wakes every poller of a file
+    /// from one notification, so only the newest handle per file is kept.
+    let coalescingKey: UInt64?
+
+    init(handle: OpaquePointer, session: SessionLiveness, file: UInt64) {
         self.handle = Atomic(UInt(bitPattern: UnsafeRawPointer(handle)))
         self.session = session
+        coalescingKey = file
     }
 
     func wake() {

@@ -73,6 +73,9 @@ final class FUSEPollWaker: PollWaker {
     func wake() {
         connection.notifyPoll(kh: kh)
     }
+
+    /// One kernel poll handle per file: one notification wakes all its pollers.
+    var coalescingKey: UInt64? { kh }
 }
 
 /// Open files by the file handle (fh) returned in the OPEN reply. Removal is

@@ -75,7 +75,11 @@ public final class Session: DeviceFile, RingWaiter, @unchecked Sendable {
     private let lock = Lock()
     private var binding: Binding?
     private var released = false
-    private let armedWaker = Mutex<PollWaker?>(nil)
+    /// Wakers of pollers sleeping on this file (several threads or forked
+    /// processes may poll one file). Same-key wakers replace each other;
+    /// keyless ones are capped so an abandoned poller cannot grow the list.
+    private let armedWakers = Mutex<[PollWaker]>([])
+    static let maxArmedWakers = 64
     /// Whether a client asked where the region is (the shim does, before mmap).
     public let askedForRegion = Atomic<Bool>(false)
 
@@ -110,7 +114,7 @@ public final class Session: DeviceFile, RingWaiter, @unchecked Sendable {
             binding = nil
             return b
         }
-        armedWaker.withLock { $0 = nil }
+        armedWakers.withLock { $0.removeAll() }
         guard let b else { return }
         registry.lock.withLock { unregisterLocked(b) }
         engine.log.debug("pid \(client.pid): released \(b.adapter.name)")
@@ -338,7 +342,7 @@ public final class Session: DeviceFile, RingWaiter, @unchecked Sendable {
 
     public func poll(events: Int16, waker: PollWaker?) -> Int16 {
         guard let b = currentBinding else { return Int16(POLLERR) }
-        if let waker { armedWaker.withLock { $0 = waker } }
+        if let waker { arm(waker) }
         let port = b.adapter.port
         var revents: Int16 = 0
         var wantTX = events & Int16(POLLOUT | POLLWRNORM)
@@ -413,18 +417,33 @@ public final class Session: DeviceFile, RingWaiter, @unchecked Sendable {
                 break
             }
         }
-        if revents != 0, waker != nil { armedWaker.withLock { $0 = nil } }
+        if revents != 0, let waker { disarm(waker) }
         return revents
     }
 
-    public func ringMayBeReady() {
-        if let w = armedWaker.withLock({ w -> PollWaker? in
-            let x = w
-            w = nil
-            return x
-        }) {
-            w.wake()
+    private func arm(_ w: PollWaker) {
+        armedWakers.withLock { list in
+            if let key = w.coalescingKey { list.removeAll { $0.coalescingKey == key } }
+            if list.count >= Self.maxArmedWakers { list.removeFirst() }
+            list.append(w)
         }
+    }
+
+    /// This poller found something ready and will not sleep. A keyed waker
+    /// stays: it stands for every poller of the file, some of which may
+    /// still sleep (one spurious notification at worst).
+    private func disarm(_ w: PollWaker) {
+        guard w.coalescingKey == nil else { return }
+        armedWakers.withLock { list in list.removeAll { $0 === w } }
+    }
+
+    public func ringMayBeReady() {
+        let wakers = armedWakers.withLock { list -> [PollWaker] in
+            let all = list
+            list.removeAll()
+            return all
+        }
+        for w in wakers { w.wake() }
     }
 
     // MARK: status
