@@ -20,7 +20,8 @@ scratch="${SCRATCH:-.build-cuse}"
 default_tests='nm_classic
 nm_api14
 nm_errors
-nm_pipe_traffic -n 2000 -m poll
+nm_pipe_rules
+nm_pipe_traffic -n 1000000 -m poll
 nm_pipe_traffic -n 2000 -m select
 nm_pipe_traffic -n 2000 -m epoll
 nm_pipe_traffic -n 2000 -m ioctl'
