@@ -43,7 +43,8 @@ test-core:
 
 test-device: build
 	NETMAPD_BIN=$(NETMAPD) Tests/device/run-host.sh
-	Tests/device/fuse-smoke.sh
+	$(SWIFT) build -c $(CONFIG) $(SWIFTFLAGS) --product FUSEProbe
+	FUSE_PROBE=.build/$(CONFIG)/FUSEProbe Tests/device/fuse-smoke.sh
 
 test-vm: build
 	NETMAPD=$(NETMAPD) SCRATCH=.build Tests/vm/cuse-device-tests.sh --no-build

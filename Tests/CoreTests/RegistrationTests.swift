@@ -237,3 +237,36 @@ import Testing
         #expect(c.file.file.mmapCheck(offset: UInt64.max, length: 2) == EINVAL)
     }
 }
+
+@Suite struct StatusTests {
+    /// Counters equal what the test sent and received, per ring.
+    @Test func countersAreExact() throws {
+        let t = try TestEngine(nics: [FakeNIC(name: "c0")])
+        let m = t.client(), s = t.client(), n = t.client()
+        #expect(m.register("st{1").0 == 0 && s.register("st}1").0 == 0 && n.register("c0").0 == 0)
+        var seq: UInt64 = 0, got: UInt64 = 0
+        var bytes: UInt64 = 0
+        for _ in 0 ..< 30 {
+            let before = seq
+            _ = PipeTests.sendBatch(m, seq: &seq, total: 1000, batch: 50)
+            for q in before ..< seq { bytes += UInt64(PipeTests.length(q)) }
+            #expect(m.txsync() == 0 && s.rxsync() == 0)
+            #expect(PipeTests.receive(s, seq: &got))
+            #expect(s.rxsync() == 0)
+        }
+        let st = t.engine.status()
+        let master = st.ports.first { $0.name == "st{1" }!
+        let slave = st.ports.first { $0.name == "st}1" }!
+        #expect(master.backend == "pipe" && master.files == 1)
+        #expect(master.rings.first { $0.direction == "tx" }!.packets == 1000)
+        #expect(master.rings.first { $0.direction == "tx" }!.bytes == bytes)
+        #expect(slave.rings.first { $0.direction == "rx" }!.packets == 1000)
+        #expect(slave.rings.first { $0.direction == "rx" }!.bytes == bytes)
+        #expect(slave.rings.first { $0.direction == "tx" }!.packets == 0)
+        #expect(st.clients.count == 3 && st.clients.allSatisfy { $0.pid == getpid() })
+        #expect(st.clients.contains { $0.port == "c0" && $0.txRings == [0] && $0.rxRings == [0] })
+        #expect(st.pool.sessions == 3)
+        n.close()
+        #expect(t.engine.status().clients.count == 2)
+    }
+}

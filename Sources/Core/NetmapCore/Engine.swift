@@ -28,9 +28,25 @@ public final class NetmapEngine: NetmapDevice, @unchecked Sendable {
 
     public func open(client: ClientIdentity) -> DeviceFile { openSession(client: client) }
 
-    public func openSession(client: ClientIdentity) -> Session { Session(engine: self, client: client) }
+    public func openSession(client: ClientIdentity) -> Session {
+        let s = Session(engine: self, client: client)
+        openFiles.withLock { $0[ObjectIdentifier(s)] = WeakSession(session: s) }
+        return s
+    }
 
-    public struct Stats: Sendable, Equatable {
+    func sessionReleased(_ s: Session) {
+        _ = openFiles.withLock { $0.removeValue(forKey: ObjectIdentifier(s)) }
+    }
+
+    private struct WeakSession {
+        weak var session: Session?
+    }
+    private let openFiles = Lock.Protected<[ObjectIdentifier: WeakSession]>([:])
+
+    /// Open files, oldest first not guaranteed (for status).
+    public var sessions: [Session] { openFiles.withLock { $0.values.compactMap(\.session) } }
+
+    public struct Stats: Sendable, Equatable, Codable {
         public var freeBuffers, totalBuffers, freeRings, totalRings, freeIfs, totalIfs, sessions, ports: Int
     }
 

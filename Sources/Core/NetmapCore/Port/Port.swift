@@ -78,6 +78,9 @@ public protocol Port: AnyObject, Sendable {
     /// The adapter is going away: release everything (ring memory the port
     /// owns, sockets, programs). Called once, under the registry lock.
     func destroy(adapter: PortAdapter)
+
+    /// What moves the packets, for status: "pipe", "null", "af_packet", "af_xdp".
+    var backendName: String { get }
 }
 
 extension Port {
@@ -85,4 +88,11 @@ extension Port {
     public func checkFirstRegistration(bindsRX: Bool, bufferSize: Int) throws(NetmapError) {}
     public func setNetmapMode(_ on: Bool, rings: [Kring]) throws(NetmapError) {}
     public func destroy(adapter: PortAdapter) {}
+    public var backendName: String {
+        switch kind {
+        case .pipe: "pipe"
+        case .null: "null"
+        case .interface: "interface"
+        }
+    }
 }

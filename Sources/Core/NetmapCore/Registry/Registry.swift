@@ -57,6 +57,9 @@ public final class Registry: @unchecked Sendable {
     /// Registered files and existing ports.
     public var counts: (sessions: Int, ports: Int) { lock.withLock { (activeSessions, adapters.count) } }
 
+    /// Every port that exists now.
+    public var allAdapters: [PortAdapter] { lock.withLock { Array(adapters.values) } }
+
     public func adapter(named name: String) -> PortAdapter? { lock.withLock { adapters[name] } }
 
     // MARK: resolution (caller holds `lock`)

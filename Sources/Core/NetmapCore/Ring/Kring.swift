@@ -52,6 +52,14 @@ public final class Kring: @unchecked Sendable {
     /// the ring and report EIO / POLLERR.
     public let stopped = Atomic<Bool>(false)
 
+    /// What passed through the ring since it was created: frames and bytes
+    /// the backend took from a TX ring or put into an RX ring (counted by
+    /// Core from the slots, so every backend counts the same way), and frames
+    /// the backend had to drop (it says so through countDrops).
+    public let packets = Atomic<UInt64>(0)
+    public let bytes = Atomic<UInt64>(0)
+    public let drops = Atomic<UInt64>(0)
+
     /// Backend-private per-ring state (a socket, a pipe peer, ...).
     public var backendState: AnyObject?
 
@@ -203,6 +211,29 @@ public final class Kring: @unchecked Sendable {
         var tv = timeval()
         gettimeofday(&tv, nil)
         ring.storeTimestamp(sec: Int64(tv.tv_sec), usec: Int64(tv.tv_usec))
+    }
+
+    // MARK: counters
+
+    /// Counts the slots [from … to): one frame per slot that does not
+    /// continue in the next (NS_MOREFRAG), and every slot's length.
+    func countSlots(from: UInt32, to: UInt32) {
+        guard from != to, from < numSlots, to < numSlots else { return }
+        let r = ring
+        var i = from, frames: UInt64 = 0, total: UInt64 = 0
+        while i != to {
+            let s = r.slot(i)
+            total &+= UInt64(s.len)
+            if s.flags & SlotFlag.moreFrag == 0 { frames &+= 1 }
+            i = RingIndex.next(i, numSlots)
+        }
+        packets.add(frames, ordering: .relaxed)
+        bytes.add(total, ordering: .relaxed)
+    }
+
+    /// A backend dropped `n` frames on this ring (no room, too large, ...).
+    public func countDrops(_ n: UInt64) {
+        drops.add(n, ordering: .relaxed)
     }
 
     // MARK: wake-ups

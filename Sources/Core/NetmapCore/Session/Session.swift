@@ -115,6 +115,7 @@ public final class Session: DeviceFile, RingWaiter, @unchecked Sendable {
             return b
         }
         armedWakers.withLock { $0.removeAll() }
+        engine.sessionReleased(self)
         guard let b else { return }
         registry.lock.withLock { unregisterLocked(b) }
         engine.log.debug("pid \(client.pid): released \(b.adapter.name)")
@@ -325,17 +326,35 @@ public final class Session: DeviceFile, RingWaiter, @unchecked Sendable {
                 if d == .tx {
                     if !k.txPrologue() {
                         k.reinit()
-                    } else if port.txsync(k, flags: .forceReclaim) == 0 {
+                    } else if Self.txsync(k, port, .forceReclaim) {
                         k.finalize()
                     }
                 } else {
                     if !k.rxPrologue() { k.reinit() }
-                    if port.rxsync(k, flags: .forceRead) == 0 { k.finalize() }
+                    if Self.rxsync(k, port, .forceRead) { k.finalize() }
                     k.stampTime()
                 }
             }
         }
         return result
+    }
+
+    /// The backend's txsync, counting what it took; true on success.
+    @inline(__always)
+    static func txsync(_ k: Kring, _ port: Port, _ flags: SyncFlags) -> Bool {
+        let before = k.hwcur
+        guard port.txsync(k, flags: flags) == 0 else { return false }
+        k.countSlots(from: before, to: k.hwcur)
+        return true
+    }
+
+    /// The backend's rxsync, counting what it delivered; true on success.
+    @inline(__always)
+    static func rxsync(_ k: Kring, _ port: Port, _ flags: SyncFlags) -> Bool {
+        let before = k.hwtail
+        guard port.rxsync(k, flags: flags) == 0 else { return false }
+        k.countSlots(from: before, to: k.hwtail)
+        return true
     }
 
     // MARK: poll (§6)
@@ -362,7 +381,7 @@ public final class Session: DeviceFile, RingWaiter, @unchecked Sendable {
                         if !k.txPrologue() {
                             k.reinit()
                             revents |= Int16(POLLERR)
-                        } else if port.txsync(k, flags: []) != 0 {
+                        } else if !Self.txsync(k, port, []) {
                             revents |= Int16(POLLERR)
                         } else {
                             k.finalize()
@@ -396,7 +415,7 @@ public final class Session: DeviceFile, RingWaiter, @unchecked Sendable {
                             k.reinit()
                             revents |= Int16(POLLERR)
                         }
-                        if port.rxsync(k, flags: []) != 0 {
+                        if !Self.rxsync(k, port, []) {
                             revents |= Int16(POLLERR)
                         } else {
                             k.finalize()
@@ -450,4 +469,10 @@ public final class Session: DeviceFile, RingWaiter, @unchecked Sendable {
 
     /// Offset of this file's netmap_if (nil if unbound).
     public var ifOffset: Int? { currentBinding?.ifOffset }
+
+    /// The rings this file bound, as (TX ring ids, RX ring ids); nil if unbound.
+    public var boundRings: (port: String, tx: [Int], rx: [Int])? {
+        guard let b = currentBinding else { return nil }
+        return (b.adapter.name, b.tx.map(\.index), b.rx.map(\.index))
+    }
 }

@@ -29,3 +29,19 @@ public final class Lock: @unchecked Sendable {
         return try body()
     }
 }
+
+extension Lock {
+    /// A value only reachable under its own lock.
+    public final class Protected<Value>: @unchecked Sendable {
+        private let lock = Lock()
+        private var value: Value
+
+        public init(_ value: Value) { self.value = value }
+
+        public func withLock<T>(_ body: (inout Value) throws -> T) rethrows -> T {
+            lock.lock()
+            defer { lock.unlock() }
+            return try body(&value)
+        }
+    }
+}

@@ -1,0 +1,60 @@
+// A snapshot of the engine for status tools: ports with their rings and
+// counters, open files with what they bound, the pool.
+
+public struct EngineStatus: Codable, Sendable, Equatable {
+    public struct Ring: Codable, Sendable, Equatable {
+        public var direction: String   // "tx" or "rx"
+        public var index: Int
+        public var host: Bool
+        public var slots: Int
+        public var users: Int
+        public var packets: UInt64
+        public var bytes: UInt64
+        public var drops: UInt64
+    }
+
+    public struct PortStatus: Codable, Sendable, Equatable {
+        public var name: String
+        public var backend: String
+        public var txRings: Int
+        public var rxRings: Int
+        public var hostTxRings: Int
+        public var hostRxRings: Int
+        public var files: Int
+        public var rings: [Ring]
+    }
+
+    public struct Client: Codable, Sendable, Equatable {
+        public var pid: Int32
+        public var port: String?
+        public var txRings: [Int]
+        public var rxRings: [Int]
+    }
+
+    public var ports: [PortStatus]
+    public var clients: [Client]
+    public var pool: NetmapEngine.Stats
+}
+
+
+extension NetmapEngine {
+    public func status() -> EngineStatus {
+        let ports = registry.allAdapters.map { a -> EngineStatus.PortStatus in
+            let g = a.geometry
+            let rings = (a.txKrings + a.rxKrings).map { k in
+                EngineStatus.Ring(direction: k.direction == .tx ? "tx" : "rx", index: k.index, host: k.isHost,
+                                  slots: Int(k.numSlots), users: k.users,
+                                  packets: k.packets.load(ordering: .relaxed), bytes: k.bytes.load(ordering: .relaxed),
+                                  drops: k.drops.load(ordering: .relaxed))
+            }
+            return EngineStatus.PortStatus(name: a.name, backend: a.port.backendName, txRings: g.txRings,
+                                           rxRings: g.rxRings, hostTxRings: g.hostTxRings,
+                                           hostRxRings: g.hostRxRings, files: a.sessions, rings: rings)
+        }
+        let clients = sessions.map { s -> EngineStatus.Client in
+            let b = s.boundRings
+            return EngineStatus.Client(pid: s.client.pid, port: b?.port, txRings: b?.tx ?? [], rxRings: b?.rx ?? [])
+        }.sorted { ($0.pid, $0.port ?? "") < ($1.pid, $1.port ?? "") }
+        return EngineStatus(ports: ports.sorted { $0.name < $1.name }, clients: clients, pool: stats())
+    }
+}
