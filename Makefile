@@ -13,7 +13,7 @@ NETMAPD    := .build/$(CONFIG)/netmapd
 SHIM       := $(BUILD_DIR)/libnetmapd-shim.so
 export PATH := /opt/swift/usr/bin:$(PATH)
 
-.PHONY: all deps build shim test test-core test-device test-net test-vm run clean
+.PHONY: all deps build shim test test-core test-device test-net test-vm run clean install uninstall test-service
 
 all: build
 
@@ -31,10 +31,12 @@ $(SHIM): Sources/Shim/netmapd_shim.c Sources/ABI/include/netmapd_abi.h
 	$(CC) $(CFLAGS) -fPIC -shared -fvisibility=hidden -I Sources/ABI/include -o $@ $< -ldl -pthread
 
 # Every test: the engine in-process, then the real device on the host (FUSE
-# file), then the same programs through CUSE inside a VM.
+# file), then real interfaces (veth in namespaces), then the device programs
+# through CUSE inside a VM.
 test: deps
 	@$(MAKE) --no-print-directory test-core
 	@$(MAKE) --no-print-directory test-device
+	@$(MAKE) --no-print-directory test-net
 	@$(MAKE) --no-print-directory test-vm
 
 test-core:
@@ -46,6 +48,10 @@ test-device: build
 	$(SWIFT) build -c $(CONFIG) $(SWIFTFLAGS) --product FUSEProbe
 	FUSE_PROBE=.build/$(CONFIG)/FUSEProbe Tests/device/fuse-smoke.sh
 
+# Interfaces through the generic (AF_PACKET) backend, veth pairs in namespaces.
+test-net: build
+	Tests/net/run-net-tests.sh $(NETMAPD)
+
 test-vm: build
 	NETMAPD=$(NETMAPD) SCRATCH=.build Tests/vm/cuse-device-tests.sh --no-build
 	SCRATCH=.build Tests/vm/cuse-smoke.sh
@@ -55,3 +61,89 @@ run: build
 
 clean:
 	rm -rf .build $(BUILD_DIR)
+
+# --- service (helper): make install / uninstall / test-service ----------------
+# make install [PREFIX=/usr/local] [DESTDIR=]   release build, then:
+#   $(SBINDIR)/netmapd  $(BINDIR)/netmapctl  $(SHIMDIR)/libnetmapd-shim.so
+#   $(UNITDIR)/netmapd.service (ExecStart rewritten to $(SBINDIR)/netmapd)
+#   $(UDEVRULESDIR)/60-netmapd.rules  $(MODULESLOADDIR)/netmapd.conf
+#   $(SYSUSERSDIR)/netmapd.conf  $(MANDIR)/man{5,7,8}/...
+#   $(SYSCONFDIR)/netmapd.conf (only if there is none yet)
+# Unit, udev rule, modules-load and sysusers files go under $(PREFIX)/lib:
+# systemd, udev, modules-load and sysusers read /usr/local/lib/... as well as
+# /usr/lib/..., so PREFIX=/usr/local (default) and PREFIX=/usr (packages) both
+# work. The configuration file is /etc/netmapd.conf whatever PREFIX is: that
+# is the path netmapd reads. Binaries are linked with --static-swift-stdlib,
+# so the installed daemon does not need the Swift toolchain.
+PREFIX             ?= /usr/local
+SBINDIR            ?= $(PREFIX)/sbin
+BINDIR             ?= $(PREFIX)/bin
+LIBDIR             ?= $(PREFIX)/lib
+SHIMDIR            ?= $(LIBDIR)/netmapd
+UNITDIR            ?= $(LIBDIR)/systemd/system
+UDEVRULESDIR       ?= $(LIBDIR)/udev/rules.d
+MODULESLOADDIR     ?= $(LIBDIR)/modules-load.d
+SYSUSERSDIR        ?= $(LIBDIR)/sysusers.d
+MANDIR             ?= $(PREFIX)/share/man
+SYSCONFDIR         ?= /etc
+INSTALL            ?= install
+INSTALL_SCRATCH    ?= .build
+INSTALL_SWIFTFLAGS ?= --static-swift-stdlib
+MAN_PAGES          := man/netmapd.8 man/netmapctl.8 man/netmapd.conf.5 man/netmapd-shim.7
+
+.PHONY: install-build
+
+install-build:
+	@scripts/install-deps.sh build
+	$(SWIFT) build -c release --scratch-path $(INSTALL_SCRATCH) $(INSTALL_SWIFTFLAGS) --product netmapd
+	$(SWIFT) build -c release --scratch-path $(INSTALL_SCRATCH) $(INSTALL_SWIFTFLAGS) --product netmapctl
+	@$(MAKE) --no-print-directory shim
+
+install: install-build
+	$(INSTALL) -D -m 0755 $(INSTALL_SCRATCH)/release/netmapd $(DESTDIR)$(SBINDIR)/netmapd
+	$(INSTALL) -D -m 0755 $(INSTALL_SCRATCH)/release/netmapctl $(DESTDIR)$(BINDIR)/netmapctl
+	$(INSTALL) -D -m 0644 $(SHIM) $(DESTDIR)$(SHIMDIR)/libnetmapd-shim.so
+	$(INSTALL) -d $(DESTDIR)$(UNITDIR)
+	sed 's|/usr/local/sbin/netmapd|$(SBINDIR)/netmapd|' systemd/netmapd.service >$(DESTDIR)$(UNITDIR)/netmapd.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/netmapd.service
+	$(INSTALL) -D -m 0644 systemd/udev/60-netmapd.rules $(DESTDIR)$(UDEVRULESDIR)/60-netmapd.rules
+	$(INSTALL) -D -m 0644 systemd/modules-load.d/netmapd.conf $(DESTDIR)$(MODULESLOADDIR)/netmapd.conf
+	$(INSTALL) -D -m 0644 systemd/sysusers.d/netmapd.conf $(DESTDIR)$(SYSUSERSDIR)/netmapd.conf
+	@set -e; for p in $(MAN_PAGES); do \
+		s=$${p##*.}; d=$(DESTDIR)$(MANDIR)/man$$s; \
+		$(INSTALL) -d $$d; \
+		echo "sed 's|/usr/local|$(PREFIX)|g' $$p >$$d/$${p##*/}"; \
+		sed 's|/usr/local|$(PREFIX)|g' $$p >$$d/$${p##*/}; chmod 0644 $$d/$${p##*/}; \
+	done
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/netmapd.conf ]; then \
+		echo "install: keeping the existing $(DESTDIR)$(SYSCONFDIR)/netmapd.conf"; \
+	else \
+		echo "$(INSTALL) -D -m 0644 systemd/etc/netmapd.conf $(DESTDIR)$(SYSCONFDIR)/netmapd.conf"; \
+		$(INSTALL) -D -m 0644 systemd/etc/netmapd.conf $(DESTDIR)$(SYSCONFDIR)/netmapd.conf; \
+	fi
+	@if [ -z "$(DESTDIR)" ]; then \
+		echo "install: done. To start: systemd-sysusers; udevadm control --reload; modprobe cuse;"; \
+		echo "install:   systemctl daemon-reload; systemctl enable --now netmapd; netmapctl status"; \
+	fi
+
+# Removes what install put there; the configuration file only if unchanged.
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/netmapd $(DESTDIR)$(BINDIR)/netmapctl
+	rm -f $(DESTDIR)$(SHIMDIR)/libnetmapd-shim.so
+	-rmdir $(DESTDIR)$(SHIMDIR) 2>/dev/null
+	rm -f $(DESTDIR)$(UNITDIR)/netmapd.service $(DESTDIR)$(UDEVRULESDIR)/60-netmapd.rules
+	rm -f $(DESTDIR)$(MODULESLOADDIR)/netmapd.conf $(DESTDIR)$(SYSUSERSDIR)/netmapd.conf
+	rm -f $(foreach p,$(MAN_PAGES),$(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(p)))/$(notdir $(p)))
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/netmapd.conf ]; then \
+		if cmp -s systemd/etc/netmapd.conf $(DESTDIR)$(SYSCONFDIR)/netmapd.conf; then \
+			echo "rm -f $(DESTDIR)$(SYSCONFDIR)/netmapd.conf"; rm -f $(DESTDIR)$(SYSCONFDIR)/netmapd.conf; \
+		else \
+			echo "uninstall: keeping $(DESTDIR)$(SYSCONFDIR)/netmapd.conf (changed since install)"; \
+		fi; \
+	fi
+
+# Unit, man pages, install tree, configuration file, control socket counters,
+# restart after SIGKILL (root; FUSE-file front end on this host).
+test-service:
+	Tests/service/run-service-tests.sh
+# --- end service (helper) -------------------------------------------------------

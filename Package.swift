@@ -28,7 +28,8 @@ let package = Package(
         ),
 
         // Ports: backends that need no network (pipes, null).
-        .target(name: "NetmapPorts", dependencies: ["NetmapCore", "CNetmapABI"], path: "Sources/Ports"),
+        .target(name: "NetmapPorts", dependencies: ["NetmapCore", "CNetmapABI", "CNetlink", "CPacketSys"], path: "Sources/Ports",
+                exclude: ["CNetlink", "CPacketSys"]),
 
         // Front ends.
         .target(
@@ -98,3 +99,43 @@ package.targets += [
     ),
 ]
 // --- end CUSE front end (helper) ---
+
+// --- generic backend (helper) ---
+// Linux interfaces through AF_PACKET (Sources/Ports/Packet): interface facts
+// and link events through libnl-3, the tc ingress "steal" program through
+// libbpf. Debian: libnl-3-dev libnl-route-3-dev libbpf-dev.
+package.targets += [
+    .systemLibrary(
+        name: "CNetlink",
+        path: "Sources/Ports/CNetlink",
+        pkgConfig: "libnl-route-3.0",
+        providers: [.apt(["libnl-3-dev", "libnl-route-3-dev"])]
+    ),
+    .target(
+        name: "CPacketSys",
+        path: "Sources/Ports/CPacketSys",
+        linkerSettings: [.linkedLibrary("bpf")]
+    ),
+]
+// --- end generic backend (helper) ---
+
+// --- service (helper) ---
+// netmapctl (Sources/Control/netmapctl) reads the running daemon's status
+// over its control socket; the protocol and a Foundation-free JSON encoder
+// (Sources/Control/Protocol) are shared with the daemon, which serves them
+// (Sources/Daemon/ControlServer.swift).
+package.targets += [
+    .target(name: "NetmapControl", dependencies: ["NetmapCore"], path: "Sources/Control/Protocol"),
+    .executableTarget(
+        name: "netmapctl",
+        dependencies: [
+            "NetmapControl", "NetmapCore",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ],
+        path: "Sources/Control/netmapctl"
+    ),
+]
+for target in package.targets where target.name == "netmapd" {
+    target.dependencies.append("NetmapControl")
+}
+// --- end service (helper) ---

@@ -59,6 +59,18 @@ struct Netmapd: ParsableCommand {
     @Option(help: "Backend for network interfaces: auto, xdp (AF_XDP), packet (AF_PACKET).")
     var backend: BackendChoice = .auto
 
+    @Option(help: "Generic backend: slots per ring.")
+    var packetSlots: Int = 1024
+
+    @Option(help: "Generic backend: NIC ring pairs per interface (several RX rings share traffic by flow hash).")
+    var packetRings: Int = 1
+
+    @Flag(help: "Generic backend: transmit around the qdisc (PACKET_QDISC_BYPASS).")
+    var packetQdiscBypass = false
+
+    @Option(help: "Generic backend: frames each RX socket's kernel ring holds for a client slow to sync (0: max(8192, 8 x slots)).")
+    var packetRxFrames: Int = 0
+
     @Option(help: "Directory for the region file (must be on tmpfs).")
     var runDir: String = "/run/netmapd"
 
@@ -68,12 +80,17 @@ struct Netmapd: ParsableCommand {
     @Flag(name: .shortAndLong, help: "Log every registration and release.")
     var verbose = false
 
+    @OptionGroup var service: ServiceOptions   // Service.swift: --config, --control-*
+
     func validate() throws {
         guard UInt32(mode, radix: 8) != nil else { throw ValidationError("--mode must be octal, e.g. 0660") }
         guard poolBuffers >= 4, poolBuffers <= 1_000_000 else { throw ValidationError("--pool-buffers must be 4...1000000") }
         guard poolRings >= 2, poolRings <= 1024 else { throw ValidationError("--pool-rings must be 2...1024") }
         guard threads >= 1, threads <= 64 else { throw ValidationError("--threads must be 1...64") }
         guard device.hasPrefix("/") else { throw ValidationError("--device must be an absolute path") }
+        guard packetSlots >= 64, packetSlots <= 2288 else { throw ValidationError("--packet-slots must be 64...2288") }
+        guard packetRings >= 1, packetRings <= 64 else { throw ValidationError("--packet-rings must be 1...64") }
+        guard packetRxFrames >= 0, packetRxFrames <= 1 << 20 else { throw ValidationError("--packet-rx-frames must be 0...1048576") }
     }
 
     func run() throws {
@@ -107,6 +124,7 @@ struct Netmapd: ParsableCommand {
 
         // The region.
         mkdir(runDir, 0o755)
+        try lockRunDirectory()   // Service.swift: one daemon per run directory
         let geometry: PoolGeometry
         do {
             var req = PoolGeometry.Request.netmapDefault
@@ -126,9 +144,29 @@ struct Netmapd: ParsableCommand {
         if gid != 0 { fchown(region.fd, 0, gid) }
         logger.info("region \(regionPath): \(geometry.totalSize >> 20) MiB, \(geometry.bufferCount) buffers of \(geometry.bufferSize) bytes, \(geometry.ringPool.objectCount) rings of up to \(geometry.maxSlotsPerRing) slots")
 
-        let provider = StandardPortProvider(interfaces: nil)
-        logger.notice("network interfaces are not served yet (backend '\(backend.rawValue)' pending): pipes and null ports only")
+        // Interfaces: the generic backend (AF_PACKET) for 'packet' and, until
+        // AF_XDP exists, for 'auto'.
+        var packetBackend: PacketBackend?
+        if backend == .packet || backend == .auto {
+            var cfg = PacketBackendConfig()
+            cfg.slots = packetSlots
+            cfg.rings = packetRings
+            cfg.qdiscBypass = packetQdiscBypass
+            cfg.kernelRxFrames = packetRxFrames
+            do {
+                packetBackend = try PacketBackend(config: cfg, log: logger.coreLog)
+            } catch {
+                throw DaemonError(message: "generic (AF_PACKET) backend failed to start: \(error)")
+            }
+            packetBackend?.removeLeftovers()
+            logger.info("network interfaces through AF_PACKET (generic backend): \(packetRings) ring pair(s) of \(packetSlots) slots")
+        } else {
+            logger.notice("network interfaces are not served yet (backend '\(backend.rawValue)' pending): pipes and null ports only")
+        }
+        let provider = StandardPortProvider(interfaces: packetBackend)
         let engine = NetmapEngine(region: region, provider: provider, log: logger.coreLog)
+        let registry = engine.registry
+        packetBackend?.onInterfaceVanished { registry.interfaceVanished($0) }
         let log: @Sendable (String) -> Void = { logger.info("\($0)") }
 
         var useCUSE: Bool
@@ -169,6 +207,7 @@ struct Netmapd: ParsableCommand {
             stopFrontEnd = { fuse.stop() }
             logger.info("\(device) is ready (FUSE file with passthrough mmap)")
         }
+        let control = startControlServer(engine: engine, frontEnd: useCUSE ? "cuse" : "fuse", logger: logger)
         SystemdNotify.send("READY=1\nSTATUS=serving \(device)")
 
         var sig: Int32 = 0
@@ -178,9 +217,13 @@ struct Netmapd: ParsableCommand {
         } while sig == SIGHUP
         logger.info("signal \(sig): shutting down")
         SystemdNotify.send("STOPPING=1")
+        control?.stop()
         stopFrontEnd()
         if let t = cuseThread { pthread_join(t, nil) }
-        _ = region   // the region (and its file) goes with the last reference
+        packetBackend?.shutdown()
+        // The region file goes now, whoever still holds the mapping: clients
+        // have lost the device, and a restart creates a new file anyway.
+        unlink(region.path)
         logger.info("stopped")
     }
 }

@@ -76,7 +76,7 @@ final class FakeNICPort: Port, @unchecked Sendable {
     init(_ nic: FakeNIC) { self.nic = nic }
 
     func checkFirstRegistration(bindsRX: Bool, bufferSize: Int) throws(NetmapError) {
-        if bindsRX && nic.mtu + 14 > bufferSize { throw .EINVAL }
+        if bindsRX && nic.mtu > bufferSize { throw .EINVAL }   // §3.4 step 9: the MTU alone
     }
 
     func setNetmapMode(_ on: Bool, rings: [Kring]) throws(NetmapError) {

@@ -178,7 +178,11 @@ struct Ctrl {
                 throw .fail(.EINVAL, writeOptions: true)
             }
             seen[type] = options.count
-            opt.body = ByteFields(try fetch(CallerRange(address: next + UInt64(Requests.optionHeaderSize), length: bodyLen),
+            // A body past the top of the address space cannot be read (EFAULT,
+            // as copy_from_user answers), and must not trap the daemon.
+            let (bodyAddress, wraps) = next.addingReportingOverflow(UInt64(Requests.optionHeaderSize))
+            if wraps && bodyLen > 0 { throw .fault }
+            opt.body = ByteFields(try fetch(CallerRange(address: bodyAddress, length: bodyLen),
                                             lookahead: CallerRange(address: hdr.u64(0), length: Requests.optionHeaderSize)))
             options.append(opt)
             next = hdr.u64(0)
