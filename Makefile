@@ -130,7 +130,7 @@ install: install-build
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/netmapd $(DESTDIR)$(BINDIR)/netmapctl
 	rm -f $(DESTDIR)$(SHIMDIR)/libnetmapd-shim.so
-	-rmdir $(DESTDIR)$(SHIMDIR) 2>/dev/null
+	rmdir $(DESTDIR)$(SHIMDIR) 2>/dev/null || true
 	rm -f $(DESTDIR)$(UNITDIR)/netmapd.service $(DESTDIR)$(UDEVRULESDIR)/60-netmapd.rules
 	rm -f $(DESTDIR)$(MODULESLOADDIR)/netmapd.conf $(DESTDIR)$(SYSUSERSDIR)/netmapd.conf
 	rm -f $(foreach p,$(MAN_PAGES),$(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(p)))/$(notdir $(p)))

@@ -12,7 +12,17 @@ struct StderrLogHandler: LogHandler {
     var logLevel: Logger.Level
     var metadata: Logger.Metadata = [:]
     let label: String
-    static let journal = getenv("JOURNAL_STREAM") != nil
+    /// Under systemd, JOURNAL_STREAM names the journal's stream as
+    /// "DEV:INODE"; it counts only if stderr still is that stream (not a
+    /// file a child inherited the variable into).
+    static let journal: Bool = {
+        guard let v = getenv("JOURNAL_STREAM") else { return false }
+        let parts = String(cString: v).split(separator: ":")
+        guard parts.count == 2, let dev = UInt64(parts[0]), let ino = UInt64(parts[1]) else { return false }
+        var st = stat()
+        guard fstat(2, &st) == 0 else { return false }
+        return UInt64(st.st_dev) == dev && UInt64(st.st_ino) == ino
+    }()
     static let pid = getpid()
 
     init(label: String, level: Logger.Level) {

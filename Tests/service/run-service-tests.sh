@@ -15,7 +15,9 @@
 #            the man pages there.
 #   man      every page in man/ lint-clean (groff -man -ww -z, mandoc -Tlint)
 #            and with the sections NAME SYNOPSIS DESCRIPTION OPTIONS
-#            ENVIRONMENT FILES EXAMPLES SEE ALSO (naming netmap(4)).
+#            ENVIRONMENT FILES EXAMPLES SEE ALSO (naming netmap(4)); every
+#            option of netmapd --help in netmapd.8 and as a key in
+#            netmapd.conf.5, every netmapctl option in netmapctl.8.
 #   install  make install DESTDIR=... produces exactly the expected files
 #            (PREFIX=/usr/local and PREFIX=/usr), with their modes, the unit's
 #            ExecStart and binaries that do not need the Swift toolchain; a
@@ -33,12 +35,23 @@
 #            traffic the leftovers (dead FUSE mount, region file, control
 #            socket, lock) are there, and the next start removes them and
 #            works; a second daemon on the same run directory is refused.
+#   netif    in a network namespace of its own (unshare --net): a veth pair
+#            through the generic backend, netmapctl's interface counters
+#            exact; the tc steal program left by SIGKILL is removed at the
+#            next start; none is left after SIGTERM.
+#   vm       Tests/service/unit-in-vm.sh: the installed unit booted by a real
+#            systemd inside the CUSE VM (capabilities, seccomp, NoNewPrivs,
+#            Type=notify, RuntimeDirectory, Restart= after SIGKILL, no restart
+#            on a bad configuration, udev rule, sysusers, CUSE + shim counters).
 #
 # Environment:
 #   SVC_SCRATCH    swift scratch path (default <repo>/.build-svc); the release
 #                  build for `make install` goes there too
 #   NETMAPD_BIN, NETMAPCTL_BIN   use these debug binaries instead of building
 #   SKIP_INSTALL=1 skip the install/uninstall/verify part (slow: release build)
+#                  and the unit-in-VM run
+#   SKIP_VM=1      skip the unit-in-VM run (Tests/service/unit-in-vm.sh: the
+#                  installed unit booted by a real systemd inside the CUSE VM)
 #   VERBOSE=1      show the logs of failed steps in full
 #   KEEP=1         keep the work directory
 set -uo pipefail
@@ -56,14 +69,26 @@ helpers=()
 
 [ "$(id -u)" = 0 ] || { echo "service-tests: needs root" >&2; echo "service-tests: 0 passed, 1 failed"; exit 1; }
 
-work=$(mktemp -d /tmp/netmapd-service-tests.XXXXXX)
-chmod 0711 "$work"   # other users may pass through (the control-mode test)
+# The interface tests run in a network namespace of their own: the script
+# calls itself there as  run-service-tests.sh --in-netns WORK NETMAPD NETMAPCTL
+child=0
+if [ "${1:-}" = "--in-netns" ]; then
+	child=1
+	work=$2
+	NETMAPD=$3
+	NETMAPCTL=$4
+	TRAFFIC=$work/svc_traffic
+else
+	work=$(mktemp -d /tmp/netmapd-service-tests.XXXXXX)
+	chmod 0711 "$work"   # other users may pass through (the control-mode test)
+fi
 
 cleanup() {
 	for p in "${helpers[@]}" "${daemons[@]}"; do
 		kill -KILL "$p" 2>/dev/null
 	done
 	for m in $(awk -v w="$work" 'index($2, w) == 1 { print $2 }' /proc/mounts); do umount -l "$m" 2>/dev/null; done
+	[ "$child" = 0 ] || return 0
 	if [ "$failed" = 0 ] && [ "${KEEP:-0}" != 1 ]; then rm -rf "$work"; else echo "service-tests: work directory kept: $work" >&2; fi
 }
 trap cleanup EXIT
@@ -91,6 +116,7 @@ finish() {
 	exit
 }
 
+if [ "$child" = 0 ]; then
 # --- tools ----------------------------------------------------------------------
 missing=()
 command -v mandoc >/dev/null || missing+=(mandoc)
@@ -101,6 +127,7 @@ command -v gcc >/dev/null || missing+=(gcc)
 command -v make >/dev/null || missing+=(make)
 command -v setpriv >/dev/null || missing+=(util-linux)
 command -v unshare >/dev/null || missing+=(util-linux)
+command -v tc >/dev/null || missing+=(iproute2)
 if [ ${#missing[@]} -gt 0 ]; then
 	echo "service-tests: installing ${missing[*]}"
 	export DEBIAN_FRONTEND=noninteractive
@@ -131,6 +158,7 @@ result "build netmapd, netmapctl and the test programs" $ok
 [ $ok = 1 ] || { show "$work/gcc.log"; finish; }
 TRAFFIC=$work/svc_traffic
 CLIENT=$work/svc_client
+fi
 
 # --- daemon helpers ---------------------------------------------------------------
 # start_daemon NAME ARGS...: starts netmapd (log $work/NAME.log) and waits for
@@ -185,6 +213,85 @@ private() {  # NAME -> sets dev, run, sock
 }
 
 # =================================================================================
+# interfaces (generic backend), in a network namespace of their own
+# =================================================================================
+# tc_steal IF: the tc ingress filters on IF (netmapd's steal program, if any).
+tc_steal() { tc filter show dev "$1" ingress 2>/dev/null | grep -o 'netmapd[a-z_]*' | sort -u | tr '\n' ' '; }
+
+netns_tests() {
+	# No IPv6 chatter from the stack: the interfaces carry only the test's frames.
+	for k in all default; do echo 1 >"/proc/sys/net/ipv6/conf/$k/disable_ipv6" 2>/dev/null; done
+	if ! { ip link add nmv0 type veth peer name nmv1 && ip link set nmv0 up && ip link set nmv1 up; } 2>"$work/veth.log"; then
+		show "$work/veth.log"
+		result "a veth pair for the interface tests" 0 "ip link failed"
+		return
+	fi
+	private net
+	if ! start_daemon net --config /dev/null --frontend fuse --device "$dev" --run-dir "$run" --pool-buffers 8192; then
+		show "$work/net.log"
+		result "netmapd starts for the interface tests" 0 "did not start"
+		return
+	fi
+	"$TRAFFIC" -d "$dev" -i nmv0 -R 700 -s 5 >"$work/if-rx.log" 2>&1 &
+	local rxp=$!
+	helpers+=("$rxp")
+	wait_line "$work/if-rx.log" REGISTERED 30
+	"$TRAFFIC" -d "$dev" -i nmv1 -n 700 -s 5 >"$work/if-tx.log" 2>&1 &
+	local txp=$!
+	helpers+=("$txp")
+	if wait_line "$work/if-tx.log" HOLD 60 && wait_line "$work/if-rx.log" HOLD 60; then
+		local tf tb rf rb j got want
+		read -r tf tb < <(sed -n 's/^TOTAL pid=[0-9]* tx_frames=\([0-9]*\) tx_bytes=\([0-9]*\)$/\1 \2/p' "$work/if-tx.log")
+		read -r rf rb < <(sed -n 's/^TOTAL pid=[0-9]* rx_frames=\([0-9]*\) rx_bytes=\([0-9]*\)$/\1 \2/p' "$work/if-rx.log")
+		j=$("$NETMAPCTL" status --json --socket "$sock")
+		ring() {  # PORT DIR
+			echo "$j" | jq -r --arg p "$1" --arg d "$2" \
+				'.engine.ports[] | select(.name == $p) | .rings[] | select(.direction == $d and .index == 0 and (.host | not)) | "\(.packets) \(.bytes) \(.drops)"'
+		}
+		got="nmv1 tx $(ring nmv1 tx); nmv0 rx $(ring nmv0 rx)"
+		want="nmv1 tx $tf $tb 0; nmv0 rx $rf $rb 0"
+		result "interfaces: netmapctl counters exact ($tf frames, $tb bytes nmv1 -> nmv0 through AF_PACKET)" \
+			$([ "$got" = "$want" ] && [ "$tf" = 700 ] && [ "$tb" = "$rb" ] && echo 1 || echo 0) "got: $got; want: $want"
+		result "interfaces: the steal program is on nmv0 while it is registered ($(tc_steal nmv0))" \
+			$([ -n "$(tc_steal nmv0)" ] && echo 1 || echo 0)
+	else
+		show "$work/if-rx.log"
+		show "$work/if-tx.log"
+		result "interfaces: traffic nmv1 -> nmv0" 0 "svc_traffic did not finish"
+	fi
+	kill -KILL "$dpid"
+	wait "$dpid" 2>/dev/null
+	for _ in $(seq 100); do kill -0 "$rxp" 2>/dev/null || kill -0 "$txp" 2>/dev/null || break; sleep 0.1; done
+	kill -KILL "$rxp" "$txp" 2>/dev/null
+	wait "$rxp" "$txp" 2>/dev/null
+	local left
+	left=$(tc_steal nmv0)
+	result "interfaces: after SIGKILL the tc program is left on nmv0 ($left)" $([ -n "$left" ] && echo 1 || echo 0)
+	if start_daemon net2 --config /dev/null --frontend fuse --device "$dev" --run-dir "$run" --pool-buffers 8192; then
+		left=$(tc_steal nmv0)$(tc_steal nmv1)
+		result "interfaces: the next start removes it" $([ -z "$left" ] && echo 1 || echo 0) "still there: $left"
+		"$TRAFFIC" -d "$dev" -i nmv0 -R 10 >"$work/if-rx2.log" 2>&1 &
+		rxp=$!
+		helpers+=("$rxp")
+		wait_line "$work/if-rx2.log" REGISTERED 30
+		stop_daemon "$dpid"
+		kill -KILL "$rxp" 2>/dev/null
+		wait "$rxp" 2>/dev/null
+		left=$(tc_steal nmv0)
+		result "interfaces: SIGTERM with nmv0 registered: exit $drc, no tc program left" \
+			$([ $drc = 0 ] && [ -z "$left" ] && [ -z "$(leftovers "$dev" "$run")" ] && echo 1 || echo 0) "left: $left $(leftovers "$dev" "$run")"
+	else
+		show "$work/net2.log"
+		result "interfaces: netmapd starts again after SIGKILL" 0 "did not start"
+	fi
+}
+
+if [ "$child" = 1 ]; then
+	netns_tests
+	finish
+fi
+
+# =================================================================================
 # man pages
 # =================================================================================
 for p in netmapd.8 netmapctl.8 netmapd.conf.5 netmapd-shim.7; do
@@ -199,6 +306,26 @@ for p in netmapd.8 netmapctl.8 netmapd.conf.5 netmapd-shim.7; do
 	grep -q '^\.BR netmap (4)' "$f" || miss="$miss netmap(4)-in-SEE-ALSO"
 	result "man/$p has the required sections" $([ -z "$miss" ] && echo 1 || echo 0) "missing:$miss"
 done
+
+# Every option the programs have is documented (others add options too).
+esc() { printf '%s' "$1" | sed 's/-/\\-/g'; }
+miss8=""
+miss5=""
+for o in $("$NETMAPD" --help | grep -o -- '--[a-z][a-z0-9-]*' | sort -u); do
+	[ "$o" = --help ] && continue
+	grep -qF -- "$(esc "$o")" "$root/man/netmapd.8" || miss8="$miss8 $o"
+	k=${o#--}
+	[ "$k" = config ] && continue
+	grep -qE -- "^\.B[IR] $(esc "$k" | sed 's/\\/\\\\/g') " "$root/man/netmapd.conf.5" || miss5="$miss5 $k"
+done
+result "every netmapd option (netmapd --help) is in netmapd.8" $([ -z "$miss8" ] && echo 1 || echo 0) "missing:$miss8"
+result "every netmapd option is a key in netmapd.conf.5" $([ -z "$miss5" ] && echo 1 || echo 0) "missing:$miss5"
+miss=""
+for o in $( { "$NETMAPCTL" --help; "$NETMAPCTL" status --help; "$NETMAPCTL" version --help; } | grep -o -- '--[a-z][a-z0-9-]*' | sort -u); do
+	[ "$o" = --help ] && continue
+	grep -qF -- "$(esc "$o")" "$root/man/netmapctl.8" || miss="$miss $o"
+done
+result "every netmapctl option is in netmapctl.8" $([ -z "$miss" ] && echo 1 || echo 0) "missing:$miss"
 
 # =================================================================================
 # make install / uninstall, systemd-analyze verify
@@ -224,14 +351,15 @@ if [ "${SKIP_INSTALL:-0}" != 1 ]; then
 	tree() { (cd "$1" && find . -type f -o -type l | sort); }
 
 	for prefix in /usr/local /usr; do
-		d=$work/destdir${prefix//\//-}
+		tag=${prefix//\//-}
+		d=$work/destdir$tag
 		echo "service-tests: make install PREFIX=$prefix DESTDIR=$d (release build, may take minutes)"
-		if make -C "$root" --no-print-directory install PREFIX="$prefix" DESTDIR="$d" INSTALL_SCRATCH="$scratch" >"$work/install$prefix.log" 2>&1 \
+		if make -C "$root" --no-print-directory install PREFIX="$prefix" DESTDIR="$d" INSTALL_SCRATCH="$scratch" >"$work/install$tag.log" 2>&1 \
 			&& [ -d "$d" ]; then
 			diffs=$(diff <(expected_tree "$prefix") <(tree "$d") | grep '^[<>]' | tr '\n' ' ')
 			result "make install PREFIX=$prefix DESTDIR=...: exactly the expected files" $([ -z "$diffs" ] && echo 1 || echo 0) "$diffs"
 		else
-			show "$work/install$prefix.log"
+			show "$work/install$tag.log"
 			result "make install PREFIX=$prefix DESTDIR=..." 0 "make install failed"
 			continue
 		fi
@@ -247,7 +375,7 @@ if [ "${SKIP_INSTALL:-0}" != 1 ]; then
 		unitdir=$d$prefix/lib/systemd/system
 		es=$(grep '^ExecStart=' "$unitdir/netmapd.service")
 		result "installed unit: $es" $([ "$es" = "ExecStart=$prefix/sbin/netmapd" ] && echo 1 || echo 0)
-		shimref=$(grep -c "$prefix/lib/netmapd/libnetmapd-shim.so" "$d$prefix/share/man/man7/netmapd-shim.7")
+		shimref=$(grep -c "$prefix/lib/netmapd/libnetmapd" "$d$prefix/share/man/man7/netmapd-shim.7")
 		result "installed man pages name the installed shim path" $([ "$shimref" -ge 1 ] && echo 1 || echo 0)
 
 		# The binaries must run without the Swift toolchain's libraries.
@@ -259,10 +387,10 @@ if [ "${SKIP_INSTALL:-0}" != 1 ]; then
 		# systemd-analyze verify: the installed unit with ExecStart pointing at
 		# the installed binary (it must exist) and MANPATH at the installed
 		# pages (Documentation=man:... are looked up).
-		mkdir -p "$work/verify$prefix"
+		mkdir -p "$work/verify$tag"
 		sed "s|^ExecStart=$prefix/sbin/netmapd|ExecStart=$d$prefix/sbin/netmapd|" "$unitdir/netmapd.service" \
-			>"$work/verify$prefix/netmapd.service"
-		out=$(cd "$work/verify$prefix" && MANPATH=$d$prefix/share/man systemd-analyze verify "$work/verify$prefix/netmapd.service" 2>&1)
+			>"$work/verify$tag/netmapd.service"
+		out=$(cd "$work/verify$tag" && MANPATH=$d$prefix/share/man systemd-analyze verify "$work/verify$tag/netmapd.service" 2>&1)
 		vrc=$?
 		result "systemd-analyze verify netmapd.service (PREFIX=$prefix) is clean" \
 			$([ $vrc = 0 ] && [ -z "$out" ] && echo 1 || echo 0) "rc $vrc: $(echo "$out" | head -3 | tr '\n' ' ')"
@@ -397,8 +525,8 @@ if start_daemon ctl --config /dev/null --frontend fuse --device "$dev" --run-dir
 			n=${t%%:*}
 			pid=${t#*:}
 			read -r a2b_f a2b_b b2a_f b2a_b < <(sed -n 's/^TOTAL pid=[0-9]* a2b_frames=\([0-9]*\) a2b_bytes=\([0-9]*\) b2a_frames=\([0-9]*\) b2a_bytes=\([0-9]*\)$/\1 \2 \3 \4/p' "$work/traffic$n.log")
-			m="netmap:svc$n$$"{1
-			s="netmap:svc$n$$"}1
+			m="svc$n$$"{1
+			s="svc$n$$"}1
 			ring() {  # PORT DIR -> "packets bytes drops"
 				echo "$j" | jq -r --arg p "$1" --arg d "$2" \
 					'.engine.ports[] | select(.name == $p) | .rings[] | select(.direction == $d and .index == 0 and (.host | not)) | "\(.packets) \(.bytes) \(.drops)"'
@@ -524,6 +652,7 @@ if start_daemon stop --config /dev/null --frontend fuse --device "$dev" --run-di
 	result "SIGTERM during traffic ($moving packets so far): exit $drc, nothing left, the client gets errors and ends" \
 		$([ $drc = 0 ] && [ -z "$left" ] && [ $gone = 1 ] && [ "$moving" -gt 0 ] && echo 1 || echo 0) "left:$left; client gone $gone"
 	kill -KILL "$ts" 2>/dev/null
+	wait "$ts" 2>/dev/null
 else
 	show "$work/stop.log"
 	result "netmapd starts for the stop test" 0 "did not start"
@@ -541,6 +670,7 @@ if start_daemon kill1 --config /dev/null --frontend fuse --device "$dev" --run-d
 	gone=0
 	for _ in $(seq 100); do kill -0 "$tk" 2>/dev/null || { gone=1; break; }; sleep 0.1; done
 	kill -KILL "$tk" 2>/dev/null
+	wait "$tk" 2>/dev/null
 	left=$(leftovers "$dev" "$run")
 	result "after SIGKILL during traffic the leftovers are there:$left" \
 		$([[ "$left" == *"(mounted)"* && "$left" == *region-1* && "$left" == *control* && "$left" == *netmapd.pid* ]] && echo 1 || echo 0)
@@ -557,7 +687,7 @@ if start_daemon kill1 --config /dev/null --frontend fuse --device "$dev" --run-d
 		helpers+=("$tr_")
 		if wait_line "$work/trafficR.log" HOLD 60; then
 			read -r a2b_f a2b_b < <(sed -n 's/^TOTAL.* a2b_frames=\([0-9]*\) a2b_bytes=\([0-9]*\) .*/\1 \2/p' "$work/trafficR.log")
-			got=$("$NETMAPCTL" status --json --socket "$sock" | jq -r --arg p "netmap:svcR$$}1" \
+			got=$("$NETMAPCTL" status --json --socket "$sock" | jq -r --arg p "svcR$$}1" \
 				'.engine.ports[] | select(.name == $p) | .rings[] | select(.direction == "rx" and .index == 0) | "\(.packets) \(.bytes)"')
 			result "traffic through the restarted daemon, counters exact ($got)" $([ "$got" = "$a2b_f $a2b_b" ] && echo 1 || echo 0)
 		else
@@ -578,6 +708,35 @@ if start_daemon kill1 --config /dev/null --frontend fuse --device "$dev" --run-d
 else
 	show "$work/kill1.log"
 	result "netmapd starts for the SIGKILL test" 0 "did not start"
+fi
+
+# =================================================================================
+# interfaces: the same script in a fresh network namespace
+# =================================================================================
+if command -v ip >/dev/null && command -v tc >/dev/null; then
+	unshare --net "$0" --in-netns "$work" "$NETMAPD" "$NETMAPCTL" >"$work/netns.out" 2>&1
+	grep -v '^service-tests: ' "$work/netns.out"
+	passed=$((passed + $(grep -c '^ok - ' "$work/netns.out")))
+	failed=$((failed + $(grep -c '^not ok - ' "$work/netns.out")))
+	while IFS= read -r n; do failed_names+=("${n#not ok - }"); done < <(grep '^not ok - ' "$work/netns.out")
+else
+	result "interface tests need ip and tc (iproute2)" 0 "not installed"
+fi
+
+# =================================================================================
+# the installed unit under a real systemd, in the CUSE VM
+# =================================================================================
+if [ "${SKIP_VM:-0}" != 1 ] && [ "${SKIP_INSTALL:-0}" != 1 ]; then
+	echo "service-tests: the unit under systemd in the VM (Tests/service/unit-in-vm.sh, a few minutes)"
+	SVC_SCRATCH=$scratch "$here/unit-in-vm.sh" >"$work/unit-in-vm.out" 2>&1
+	grep -E '^(ok|not ok) - ' "$work/unit-in-vm.out" | sed 's/^\(ok\|not ok\) - /\1 - unit in VM: /'
+	passed=$((passed + $(grep -c '^ok - ' "$work/unit-in-vm.out")))
+	n=$(grep -c '^not ok - ' "$work/unit-in-vm.out")
+	failed=$((failed + n))
+	while IFS= read -r l; do failed_names+=("unit in VM: ${l#not ok - }"); done < <(grep '^not ok - ' "$work/unit-in-vm.out")
+	[ "$n" = 0 ] || grep -E '^unit-in-vm: logs' "$work/unit-in-vm.out"
+else
+	echo "service-tests: SKIP_VM=1 or SKIP_INSTALL=1: the unit-in-VM run skipped"
 fi
 
 finish
