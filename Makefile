@@ -13,7 +13,7 @@ NETMAPD    := .build/$(CONFIG)/netmapd
 SHIM       := $(BUILD_DIR)/libnetmapd-shim.so
 export PATH := /opt/swift/usr/bin:$(PATH)
 
-.PHONY: all deps build shim test test-core test-device test-net test-vm run clean install uninstall test-service
+.PHONY: all deps build shim test test-core test-device test-net test-vm run clean fuzz fuzz-ci test-asan test-tsan install uninstall test-service
 
 all: build
 
@@ -51,6 +51,7 @@ test-device: build
 # Interfaces through the generic (AF_PACKET) backend, veth pairs in namespaces.
 test-net: build
 	Tests/net/run-net-tests.sh $(NETMAPD)
+	Tests/net/run-xdp-tests.sh $(NETMAPD)
 
 test-vm: build
 	NETMAPD=$(NETMAPD) SCRATCH=.build Tests/vm/cuse-device-tests.sh --no-build
@@ -58,6 +59,21 @@ test-vm: build
 
 run: build
 	scripts/demo.sh $(NETMAPD)
+
+# Robustness: libFuzzer targets (FUZZ_SECONDS per target), the core tests
+# under AddressSanitizer and ThreadSanitizer.
+FUZZ_SECONDS ?= 300
+fuzz: deps
+	Fuzz/run.sh $(FUZZ_SECONDS)
+
+fuzz-ci: deps
+	Fuzz/run.sh 15
+
+test-asan: deps
+	scripts/test-asan.sh
+
+test-tsan: deps
+	scripts/test-tsan.sh
 
 clean:
 	rm -rf .build $(BUILD_DIR)

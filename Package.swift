@@ -139,3 +139,20 @@ for target in package.targets where target.name == "netmapd" {
     target.dependencies.append("NetmapControl")
 }
 // --- end service (helper) ---
+
+// --- native backend (helper) ---
+// Linux interfaces through AF_XDP (Sources/Ports/XDP): sockets and rings on
+// libxdp's xsk API, the redirect program and its xsks map through libbpf.
+// Debian: libxdp-dev libbpf-dev.
+package.targets += [
+    .target(
+        name: "CXDPSys",
+        path: "Sources/Ports/CXDPSys",
+        linkerSettings: [.linkedLibrary("xdp"), .linkedLibrary("bpf")]
+    ),
+]
+for target in package.targets where target.name == "NetmapPorts" {
+    target.dependencies.append("CXDPSys")
+    target.exclude.append("CXDPSys")
+}
+// --- end native backend (helper) ---

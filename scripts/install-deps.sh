@@ -7,6 +7,8 @@ set -euo pipefail
 build_pkgs=(libfuse3-dev pkg-config gcc make)
 # generic backend (AF_PACKET): interface facts through libnl, the steal filter through libbpf
 build_pkgs+=(libnl-3-dev libnl-route-3-dev libbpf-dev)
+# native backend (AF_XDP): sockets and rings through libxdp's xsk API
+build_pkgs+=(libxdp-dev)
 test_pkgs=(qemu-system-x86 busybox-static cpio kmod iproute2 gzip)
 # net tests (Tests/net): ping across the veth pair, offloads off
 test_pkgs+=(iputils-ping ethtool)

@@ -5,11 +5,16 @@
  * sequence number must arrive once. Other traffic is counted and ignored.
  *
  *   nmd-recv -i PORT [-d DEVICE] [-n COUNT] [-l SIZE|MIN-MAX] [-s STREAM]
- *            [-T IDLE_SECONDS] [-W FIRST_WAIT_SECONDS] [-t SECONDS] [-q]
+ *            [-T IDLE_SECONDS] [-W FIRST_WAIT_SECONDS] [-t SECONDS] [-x EXTRA] [-q]
  *
  * Stops when COUNT distinct frames arrived, when no frame came for IDLE
  * seconds (default 2) after the first, or when none came in the first WAIT
  * seconds (default 30). Prints "nmd-recv: ready" on stderr once registered.
+ * With -x, EXTRA extra buffers are requested and every slot given back
+ * carries one of them instead of the buffer it came with (NS_BUF_CHANGED),
+ * as a zero-copy forwarder swaps buffers: the port must take whatever
+ * buffer a released slot names. The extra buffers are chained back from
+ * ni_bufs_head at exit, as netmap wants.
  * Exit status: 0 if COUNT frames (when given) arrived intact and no frame
  * was bad or repeated; 1 otherwise; 3 on POLLERR / EIO.
  */
@@ -23,7 +28,7 @@
 static void usage(void)
 {
 	fprintf(stderr, "usage: nmd-recv -i PORT [-d DEVICE] [-n COUNT] [-l SIZE|MIN-MAX] [-s STREAM]\n"
-			"                [-T IDLE] [-W WAIT] [-t SECONDS] [-q]\n");
+			"                [-T IDLE] [-W WAIT] [-t SECONDS] [-x EXTRA] [-q]\n");
 	exit(2);
 }
 
@@ -36,7 +41,8 @@ int main(int argc, char **argv)
 	uint32_t stream = 1;
 	double idle = 2, first_wait = 30, limit = 0;
 	int quiet = 0, c;
-	while ((c = getopt(argc, argv, "i:d:n:l:s:T:W:t:q")) != -1) {
+	uint32_t extra = 0;
+	while ((c = getopt(argc, argv, "i:d:n:l:s:T:W:t:x:q")) != -1) {
 		switch (c) {
 		case 'i': port = optarg; break;
 		case 'd': dev = optarg; break;
@@ -46,6 +52,7 @@ int main(int argc, char **argv)
 		case 'T': idle = atof(optarg); break;
 		case 'W': first_wait = atof(optarg); break;
 		case 't': limit = atof(optarg); break;
+		case 'x': extra = (uint32_t)strtoul(optarg, NULL, 10); break;
 		case 'q': quiet = 1; break;
 		default: usage();
 		}
@@ -53,8 +60,20 @@ int main(int argc, char **argv)
 	if (!port)
 		usage();
 	struct nmd_port p;
-	if (nmd_port_open(&p, dev, port, NR_RX_RINGS_ONLY))
+	if (nmd_port_open_extra(&p, dev, port, NR_RX_RINGS_ONLY, extra))
 		return 1;
+	/* The extra buffers, as a stack of indices. */
+	uint32_t *spare = calloc(extra + 1, sizeof *spare), nspare = 0;
+	if (extra) {
+		struct netmap_ring *r0 = nmd_rxring(p.nifp, p.first_rx);
+		for (uint32_t b = p.nifp->ni_bufs_head; b != 0 && nspare < extra;
+		     b = *(uint32_t *)nmd_buf(r0, b))
+			spare[nspare++] = b;
+		if (nspare == 0) {
+			fprintf(stderr, "nmd-recv: no extra buffers granted\n");
+			return 1;
+		}
+	}
 	struct nmdf_seen seen;
 	if (nmdf_seen_init(&seen, count ? count : 1ULL << 30)) {
 		fprintf(stderr, "nmd-recv: out of memory\n");
@@ -100,6 +119,17 @@ int main(int argc, char **argv)
 					memcpy(frame + flen, nmd_buf(ring, s->buf_idx), s->len);
 					flen += s->len;
 				}
+				if (nspare) {
+					/* Give the slot back with another buffer. */
+					uint32_t mine = s->buf_idx;
+					s->buf_idx = spare[--nspare];
+					s->flags |= NS_BUF_CHANGED;
+					spare[nspare++] = mine;
+					/* rotate, so buffers travel through the whole set */
+					uint32_t t = spare[0];
+					spare[0] = spare[nspare - 1];
+					spare[nspare - 1] = t;
+				}
 				head = nmd_next(ring, head);
 				if (s->flags & NS_MOREFRAG)
 					continue;
@@ -144,6 +174,17 @@ int main(int argc, char **argv)
 	if (!status && (lost || bad || seen.dups || seen.beyond || (count == 0 && frames == 0)))
 		status = 1;
 	(void)quiet;
+	if (nspare) {
+		/* Chain the extra buffers we hold back from ni_bufs_head (§4.7). */
+		struct netmap_ring *r0 = nmd_rxring(p.nifp, p.first_rx);
+		uint32_t head = 0;
+		for (uint32_t i = 0; i < nspare; i++) {
+			*(uint32_t *)nmd_buf(r0, spare[i]) = head;
+			head = spare[i];
+		}
+		p.nifp->ni_bufs_head = head;
+	}
+	free(spare);
 	nmd_port_close(&p);
 	return status;
 }

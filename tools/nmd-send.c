@@ -106,8 +106,11 @@ int main(int argc, char **argv)
 			struct netmap_ring *ring = nmd_txring(p.nifp, ri);
 			uint32_t space = nmd_space(ring), head = ring->head;
 			uint64_t k = space < batch ? space : batch;
-			if (k > budget)
-				k = budget;
+			/* A paced budget is shared by the rings, so that every ring
+			 * (every queue of a multi-queue NIC) carries traffic. */
+			uint64_t left = p.last_tx - ri, share = (budget + left - 1) / left;
+			if (k > share)
+				k = share;
 			for (uint64_t i = 0; i < k; i++) {
 				struct netmap_slot *s = &ring->slot[head];
 				unsigned len = nmdf_build((uint8_t *)nmd_buf(ring, s->buf_idx), &sizes, seq, stream, dst, src);

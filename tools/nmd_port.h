@@ -30,10 +30,13 @@ struct nmd_port {
 
 /* Registers `name` ("netmap:" prefix optional; a "-N" suffix binds NIC ring
  * pair N only) on `dev`, direction-only with NR_TX_RINGS_ONLY /
- * NR_RX_RINGS_ONLY in `flags`. Returns 0 or an errno, with a message. */
-static inline int nmd_port_open(struct nmd_port *p, const char *dev, const char *name, uint64_t flags)
+ * NR_RX_RINGS_ONLY in `flags`, asking for `extra` extra buffers (chained
+ * from nifp->ni_bufs_head). Returns 0 or an errno, with a message. */
+static inline int nmd_port_open_extra(struct nmd_port *p, const char *dev, const char *name, uint64_t flags,
+				      uint32_t extra)
 {
 	memset(p, 0, sizeof *p);
+	p->reg.nr_extra_bufs = extra;
 	if (strncmp(name, "netmap:", 7) == 0)
 		name += 7;
 	char ifname[NETMAP_REQ_IFNAMSIZ];
@@ -84,6 +87,11 @@ static inline int nmd_port_open(struct nmd_port *p, const char *dev, const char 
 	if (flags & NR_TX_RINGS_ONLY)
 		p->first_rx = p->last_rx = 0;
 	return 0;
+}
+
+static inline int nmd_port_open(struct nmd_port *p, const char *dev, const char *name, uint64_t flags)
+{
+	return nmd_port_open_extra(p, dev, name, flags, 0);
 }
 
 static inline void nmd_port_close(struct nmd_port *p)

@@ -27,6 +27,9 @@ enum BackendChoice: String, ExpressibleByArgument, CaseIterable {
     case auto, xdp, packet
 }
 
+extension XDPBindMode: ExpressibleByArgument {}
+extension XDPAttachMode: ExpressibleByArgument {}
+
 @main
 struct Netmapd: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -56,8 +59,27 @@ struct Netmapd: ParsableCommand {
     @Option(help: "Ring objects in the shared pool (2288 slots each at most).")
     var poolRings: Int = 200
 
-    @Option(help: "Backend for network interfaces: auto, xdp (AF_XDP), packet (AF_PACKET).")
+    @Option(help: "Backend for network interfaces: auto (AF_XDP where the driver runs XDP natively, else AF_PACKET), xdp (AF_XDP), packet (AF_PACKET).")
     var backend: BackendChoice = .auto
+
+    @Option(name: .customLong("packet-interface"),
+            help: "Serve this interface through AF_PACKET whatever --backend says (repeatable, or a comma-separated list).")
+    var packetInterfaces: [String] = []
+
+    @Option(help: "Native backend: slots per ring.")
+    var xdpSlots: Int = 1024
+
+    @Option(help: "Native backend: buffers each RX queue lends the kernel beyond its ring's own, for a client slow to sync.")
+    var xdpRxFrames: Int = 4096
+
+    @Option(help: "Native backend: socket bind mode: auto (zero-copy where the driver has it, else copy), copy, zerocopy.")
+    var xdpBind: XDPBindMode = .auto
+
+    @Option(help: "Native backend with --backend xdp: where the XDP program runs: auto (native, else generic), native, generic.")
+    var xdpMode: XDPAttachMode = .auto
+
+    @Flag(help: "Native backend: copy received frames out of the sockets' own chunks even in copy bind mode (for comparison).")
+    var xdpRxCopy = false
 
     @Option(help: "Generic backend: slots per ring.")
     var packetSlots: Int = 1024
@@ -91,6 +113,8 @@ struct Netmapd: ParsableCommand {
         guard packetSlots >= 64, packetSlots <= 2288 else { throw ValidationError("--packet-slots must be 64...2288") }
         guard packetRings >= 1, packetRings <= 64 else { throw ValidationError("--packet-rings must be 1...64") }
         guard packetRxFrames >= 0, packetRxFrames <= 1 << 20 else { throw ValidationError("--packet-rx-frames must be 0...1048576") }
+        guard xdpSlots >= 64, xdpSlots <= 2288 else { throw ValidationError("--xdp-slots must be 64...2288") }
+        guard xdpRxFrames >= 0, xdpRxFrames <= 1 << 18 else { throw ValidationError("--xdp-rx-frames must be 0...262144") }
     }
 
     func run() throws {
@@ -134,6 +158,11 @@ struct Netmapd: ParsableCommand {
         } catch {
             throw DaemonError(message: "pool geometry refused (\(error)): check --pool-buffers and --pool-rings")
         }
+        // The region should live on tmpfs (/run is, on a normal system):
+        // AF_XDP refuses a UMEM on a disk-backed mapping.
+        if !MemoryRegion.isMemoryBacked(runDir) {
+            logger.notice("\(runDir) is not on tmpfs: AF_XDP cannot use the region there (interfaces go through AF_PACKET); choose a tmpfs --run-dir such as /dev/shm/netmapd")
+        }
         let regionPath = "\(runDir)/region-1"
         let region: MemoryRegion
         do {
@@ -144,10 +173,28 @@ struct Netmapd: ParsableCommand {
         if gid != 0 { fchown(region.fd, 0, gid) }
         logger.info("region \(regionPath): \(geometry.totalSize >> 20) MiB, \(geometry.bufferCount) buffers of \(geometry.bufferSize) bytes, \(geometry.ringPool.objectCount) rings of up to \(geometry.maxSlotsPerRing) slots")
 
-        // Interfaces: the generic backend (AF_PACKET) for 'packet' and, until
-        // AF_XDP exists, for 'auto'.
+        // Interfaces: the native backend (AF_XDP) for 'xdp' and, where the
+        // driver runs XDP natively, for 'auto'; the generic one (AF_PACKET)
+        // for 'packet', for the rest under 'auto', and for --packet-interface.
+        let forcedPacket = Set(packetInterfaces.flatMap { $0.split(separator: ",").map { String($0) } })
+        XDPBackend.removeLeftovers(log: logger.coreLog)
+        var xdpBackend: XDPBackend?
+        if backend == .xdp || backend == .auto {
+            var xc = XDPBackendConfig()
+            xc.slots = xdpSlots
+            xc.rxReserve = xdpRxFrames
+            xc.bind = xdpBind
+            xc.attach = backend == .auto ? .native : xdpMode
+            xc.rxPath = xdpRxCopy ? .bounce : .land
+            do {
+                xdpBackend = try XDPBackend(config: xc, log: logger.coreLog)
+            } catch {
+                if backend == .xdp { throw DaemonError(message: "native (AF_XDP) backend failed to start: \(error)") }
+                logger.notice("AF_XDP is not available (\(error)): every interface goes through AF_PACKET")
+            }
+        }
         var packetBackend: PacketBackend?
-        if backend == .packet || backend == .auto {
+        if backend == .packet || backend == .auto || !forcedPacket.isEmpty {
             var cfg = PacketBackendConfig()
             cfg.slots = packetSlots
             cfg.rings = packetRings
@@ -159,14 +206,19 @@ struct Netmapd: ParsableCommand {
                 throw DaemonError(message: "generic (AF_PACKET) backend failed to start: \(error)")
             }
             packetBackend?.removeLeftovers()
-            logger.info("network interfaces through AF_PACKET (generic backend): \(packetRings) ring pair(s) of \(packetSlots) slots")
-        } else {
-            logger.notice("network interfaces are not served yet (backend '\(backend.rawValue)' pending): pipes and null ports only")
+            logger.info("AF_PACKET (generic backend): \(packetRings) ring pair(s) of \(packetSlots) slots")
         }
-        let provider = StandardPortProvider(interfaces: packetBackend)
+        if xdpBackend != nil {
+            logger.info("AF_XDP (native backend)\(backend == .auto ? " where the driver runs XDP natively" : ""): a ring pair per queue, \(xdpSlots) slots, \(xdpRxFrames) spare RX buffers per queue")
+        }
+        let interfaces: InterfaceBackend? = backend == .packet ? packetBackend
+            : SelectingBackend(xdp: xdpBackend, packet: packetBackend, packetInterfaces: forcedPacket,
+                               fallBack: backend == .auto, log: logger.coreLog)
+        let provider = StandardPortProvider(interfaces: interfaces)
         let engine = NetmapEngine(region: region, provider: provider, log: logger.coreLog)
         let registry = engine.registry
         packetBackend?.onInterfaceVanished { registry.interfaceVanished($0) }
+        xdpBackend?.onInterfaceVanished { registry.interfaceVanished($0) }
         let log: @Sendable (String) -> Void = { logger.info("\($0)") }
 
         var useCUSE: Bool
@@ -221,6 +273,7 @@ struct Netmapd: ParsableCommand {
         stopFrontEnd()
         if let t = cuseThread { pthread_join(t, nil) }
         packetBackend?.shutdown()
+        xdpBackend?.shutdown()
         // The region file goes now, whoever still holds the mapping: clients
         // have lost the device, and a restart creates a new file anyway.
         unlink(region.path)

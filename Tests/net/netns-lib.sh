@@ -57,7 +57,8 @@ net_setup() {
 	fi
 }
 
-# Starts netmapd serving namespace NS's interfaces on device DEV.
+# Starts netmapd serving namespace NS's interfaces on device DEV, with
+# --backend $NET_BACKEND (default packet).
 #   net_start_daemon NS DEV LOG [netmapd options...]
 # The daemon's PID is in $NET_DAEMON_PID; the function returns when the
 # device is ready (or fails after 20 s).
@@ -67,7 +68,7 @@ net_start_daemon() {
 	mkdir -p "$(dirname "$dev")" "$(dirname "$dev")/run"
 	: >"$log"   # a restart must not find the last run's "is ready"
 	nsenter --net="/run/netns/$ns" "$NETMAPD" --frontend fuse --device "$dev" \
-		--run-dir "$(dirname "$dev")/run" --backend packet "$@" >"$log" 2>&1 &
+		--run-dir "$(dirname "$dev")/run" --backend "${NET_BACKEND:-packet}" "$@" >"$log" 2>&1 &
 	NET_DAEMON_PID=$!
 	net_add_cleanup "net_stop_daemon $NET_DAEMON_PID"
 	local i

@@ -18,7 +18,7 @@ let smallGeometry = try! PoolGeometry(.init(ifSize: 1024, ifCount: 64, ringSize:
                                              bufSize: 2048, bufCount: 16384))
 
 final class LogCollector: @unchecked Sendable {
-    private let lines = Mutex<[String]>([])
+    private let lines = Lock.Protected<[String]>([])
     var log: CoreLog { CoreLog { [self] _, s in lines.withLock { $0.append(s) } } }
     var all: [String] { lines.withLock { $0 } }
 }
@@ -51,9 +51,11 @@ final class FakeNIC: @unchecked Sendable {
     let name: String
     let geometry: PortGeometry
     var mtu: Int
-    let sent = Mutex<[[UInt8]]>([])
-    let pending = Mutex<[Int: [[UInt8]]]>([:])   // RX ring -> frames
-    let modeChanges = Mutex<[(Bool, [String])]>([])
+    // pthread-based (NetmapCore's Lock.Protected), not Synchronization.Mutex,
+    // which ThreadSanitizer cannot see (scripts/test-tsan.sh).
+    let sent = Lock.Protected<[[UInt8]]>([])
+    let pending = Lock.Protected<[Int: [[UInt8]]]>([:])   // RX ring -> frames
+    let modeChanges = Lock.Protected<[(Bool, [String])]>([])
 
     init(name: String, txRings: Int = 1, rxRings: Int = 1, slots: Int = 1024, hostRings: Int = 1, mtu: Int = 1500) {
         self.name = name

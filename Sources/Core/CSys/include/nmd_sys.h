@@ -6,4 +6,7 @@
 int nmd_memfd_create(const char *name, unsigned int flags);
 extern const unsigned int NMD_MFD_CLOEXEC;
 
+/* 1 if path is on tmpfs (or hugetlbfs), 0 if not, -errno on error. */
+int nmd_path_on_shmem(const char *path);
+
 #endif

@@ -36,7 +36,7 @@ public final class MemoryRegion: @unchecked Sendable {
         var rings: ObjectBitmap
         var bufs: ObjectBitmap
     }
-    private let pools: Mutex<Pools>
+    private let pools: Lock.Protected<Pools>
 
     public init(memId: UInt16 = 1, geometry: PoolGeometry, backing: Backing) throws(NetmapError) {
         self.memId = memId
@@ -70,12 +70,16 @@ public final class MemoryRegion: @unchecked Sendable {
         }
         self.fd = fd
         base = p
-        pools = Mutex(Pools(
+        pools = Lock.Protected(Pools(
             ifs: ObjectBitmap(count: geometry.ifPool.objectCount),
             rings: ObjectBitmap(count: geometry.ringPool.objectCount),
             // Buffers 0 and 1 exist but are never handed out (§4.6).
             bufs: ObjectBitmap(count: geometry.bufPool.objectCount, reserved: 2)))
     }
+
+    /// Whether files under `path` live in memory (tmpfs/hugetlbfs): a region
+    /// must, since AF_XDP refuses a disk-backed UMEM.
+    public static func isMemoryBacked(_ path: String) -> Bool { nmd_path_on_shmem(path) == 1 }
 
     deinit {
         munmap(base, geometry.totalSize)

@@ -12,8 +12,8 @@ public final class PortAdapter: @unchecked Sendable {
     public internal(set) var sessions = 0
     /// Set while the registry knows the adapter; cleared when destroyed.
     public internal(set) var alive = true
-    /// The key the registry files this adapter under.
-    let registryName: String
+    /// The key the registry files this adapter under (pipes: Registry.pipeKey).
+    var registryName: String
 
     public init(port: Port, region: MemoryRegion, registryName: String? = nil) {
         self.port = port

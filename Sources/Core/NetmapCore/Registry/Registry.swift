@@ -52,7 +52,7 @@ public final class Registry: @unchecked Sendable {
     }
 
     /// Names of the ports that exist now (for status and tests).
-    public var portNames: [String] { lock.withLock { Array(adapters.keys).sorted() } }
+    public var portNames: [String] { lock.withLock { adapters.values.map(\.name).sorted() } }
 
     /// Registered files and existing ports.
     public var counts: (sessions: Int, ports: Int) { lock.withLock { (activeSessions, adapters.count) } }
@@ -61,6 +61,15 @@ public final class Registry: @unchecked Sendable {
     public var allAdapters: [PortAdapter] { lock.withLock { Array(adapters.values) } }
 
     public func adapter(named name: String) -> PortAdapter? { lock.withLock { adapters[name] } }
+
+    /// The key a pipe endpoint is filed under. Endpoint names are ambiguous:
+    /// "a}b}c" is the slave of pipe ("a}b", "c") and also of pipe ("a", "b}c"),
+    /// whose master is "a{b}c"; and "null:x{1" is a pipe endpoint as well as
+    /// the key of null port "x{1". So pipes are filed by parent and id,
+    /// spelled in a way no name that reaches the registry can spell.
+    static func pipeKey(parent: String, id: String, master: Bool) -> String {
+        "\u{0}pipe \(parent.utf8.count) \(parent)\(master ? "{" : "}")\(id)"
+    }
 
     // MARK: resolution (caller holds `lock`)
 
@@ -81,7 +90,9 @@ public final class Registry: @unchecked Sendable {
         case .pipe(let parent, let id, let master):
             guard mode == RegisterMode.allNIC || mode == RegisterMode.oneNIC else { throw .EINVAL }
             let (mName, sName) = PortName.pipeNames(parent: parent, id: id)
-            if let a = adapters[master ? mName : sName] { return a }
+            let mKey = Self.pipeKey(parent: parent, id: id, master: true)
+            let sKey = Self.pipeKey(parent: parent, id: id, master: false)
+            if let a = adapters[master ? mKey : sKey] { return a }
             // The parent only lends its allocator, and every port here shares
             // region 1; so a missing parent needs nothing created (§12, §14.15).
             if case .vale = try PortName.parse(parent, mode: RegisterMode.allNIC) {
@@ -90,7 +101,9 @@ public final class Registry: @unchecked Sendable {
             }
             guard pipesPerParent[parent, default: 0] < 64 else { throw .EINVAL }
             var parentSlots = Self.defaultPipeSlots
-            if let p = adapters[parent] { parentSlots = p.geometry.txSlots }
+            if let p = adapters[parent] ?? adapters.values.first(where: { $0.name == parent }) {
+                parentSlots = p.geometry.txSlots
+            }
             func clampRings(_ r: Int) throws(NetmapError) -> Int {
                 guard r <= 256 else { throw .EINVAL }
                 return max(1, r)
@@ -103,11 +116,13 @@ public final class Registry: @unchecked Sendable {
                 txSlots: clampSlots(master ? hints.txSlots : hints.rxSlots),
                 rxSlots: clampSlots(master ? hints.rxSlots : hints.txSlots))
             let (m, s) = try provider.makePipePair(master: mName, slave: sName, geometry: g, region: region)
-            adapters[mName] = m
-            adapters[sName] = s
-            pipePeer[mName] = sName
-            pipePeer[sName] = mName
-            pipeParentOf[mName] = parent
+            m.registryName = mKey
+            s.registryName = sKey
+            adapters[mKey] = m
+            adapters[sKey] = s
+            pipePeer[mKey] = sKey
+            pipePeer[sKey] = mKey
+            pipeParentOf[mKey] = parent
             pipesPerParent[parent, default: 0] += 1
             log.debug("pipe \(mName) / \(sName) created: \(g.txRings)+\(g.rxRings) rings of \(g.txSlots)/\(g.rxSlots) slots")
             return master ? m : s
@@ -128,6 +143,9 @@ public final class Registry: @unchecked Sendable {
     /// (PORT_HDR_GET): nil if it does, else the errno netmap gives.
     func existenceError(name: String) -> NetmapError? {
         guard let parsed = try? PortName.parse(name, mode: RegisterMode.allNIC) else { return .EINVAL }
+        if case .pipe(let parent, let id, let master) = parsed {
+            return adapters[Self.pipeKey(parent: parent, id: id, master: master)] != nil ? nil : .ENODEV
+        }
         if adapters[name] != nil { return nil }
         switch parsed {
         case .pipe: return .ENODEV

@@ -47,7 +47,7 @@ public final class Kring: @unchecked Sendable {
     public internal(set) var users = 0
     var exclusiveOwner: ObjectIdentifier?
 
-    let syncLock = Mutex<Void>(())
+    let syncLock = Lock()
     /// Set when the interface behind the ring went away or down: syncs skip
     /// the ring and report EIO / POLLERR.
     public let stopped = Atomic<Bool>(false)
@@ -63,7 +63,7 @@ public final class Kring: @unchecked Sendable {
     /// Backend-private per-ring state (a socket, a pipe peer, ...).
     public var backendState: AnyObject?
 
-    private let waiters = Mutex<[ObjectIdentifier: Weak]>([:])
+    private let waiters = Lock.Protected<[ObjectIdentifier: Weak]>([:])
     private struct Weak {
         weak var waiter: RingWaiter?
     }
@@ -136,7 +136,7 @@ public final class Kring: @unchecked Sendable {
     /// thread is syncing this ring (netmap skips busy rings silently).
     @inline(__always)
     public func trySync<T>(_ body: () -> T) -> T? {
-        syncLock.withLockIfAvailable { _ in body() }
+        syncLock.withLockIfAvailable { body() }
     }
 
     /// TX prologue (§5.3): head in [rhead … rtail], cur in [head … rtail].

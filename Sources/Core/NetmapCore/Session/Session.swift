@@ -78,7 +78,7 @@ public final class Session: DeviceFile, RingWaiter, @unchecked Sendable {
     /// Wakers of pollers sleeping on this file (several threads or forked
     /// processes may poll one file). Same-key wakers replace each other;
     /// keyless ones are capped so an abandoned poller cannot grow the list.
-    private let armedWakers = Mutex<[PollWaker]>([])
+    private let armedWakers = Lock.Protected<[PollWaker]>([])
     static let maxArmedWakers = 64
     /// Whether a client asked where the region is (the shim does, before mmap).
     public let askedForRegion = Atomic<Bool>(false)
@@ -301,7 +301,7 @@ public final class Session: DeviceFile, RingWaiter, @unchecked Sendable {
         if a.port.ringMemoryPolicy == .perBinding {
             for k in last {
                 // Wait out a sync still running on the ring before its memory goes.
-                k.syncLock.withLock { _ in a.destroyRingMemory(k) }
+                k.syncLock.withLock { a.destroyRingMemory(k) }
             }
         }
         a.sessions -= 1
@@ -371,7 +371,10 @@ public final class Session: DeviceFile, RingWaiter, @unchecked Sendable {
             var retry = true
             while true {
                 for k in b.tx {
-                    if wantTX == 0 && (!k.hasMemory || k.ring.loadHead() == k.hwcur) { continue }
+                    // Nothing pending: skip. hwcur and the ring's memory belong to
+                    // the sync lock, so look under it (a busy ring falls through
+                    // to the trySync below, which skips it).
+                    if wantTX == 0, k.trySync({ !k.hasMemory || k.ring.loadHead() == k.hwcur }) ?? false { continue }
                     if k.stopped.load(ordering: .acquiring) {
                         revents |= Int16(POLLERR)
                         continue

@@ -3,8 +3,11 @@ import Glibc
 #endif
 
 /// A plain mutex for control-path state (registry, session binding), where
-/// holding it across calls into ports is the point. Data-path rings use the
-/// kring's own trylock instead.
+/// holding it across calls into ports is the point, and the kring's sync
+/// trylock. Core uses pthread mutexes (this and Lock.Protected) rather than
+/// Synchronization.Mutex: on Linux that one is built from futexes inside the
+/// uninstrumented Swift runtime, so ThreadSanitizer cannot see it and reports
+/// every access it protects as a race (scripts/test-tsan.sh).
 public final class Lock: @unchecked Sendable {
     private let m: UnsafeMutablePointer<pthread_mutex_t>
 
@@ -27,6 +30,14 @@ public final class Lock: @unchecked Sendable {
         pthread_mutex_lock(m)
         defer { pthread_mutex_unlock(m) }
         return try body()
+    }
+
+    /// Runs `body` holding the lock if nobody holds it now; nil otherwise.
+    @inline(__always)
+    public func withLockIfAvailable<T>(_ body: () -> T) -> T? {
+        guard pthread_mutex_trylock(m) == 0 else { return nil }
+        defer { pthread_mutex_unlock(m) }
+        return body()
     }
 }
 

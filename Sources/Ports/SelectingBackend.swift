@@ -1,0 +1,62 @@
+// SelectingBackend: --backend auto (and per-interface overrides). Each
+// interface gets the native backend (AF_XDP) where its driver runs XDP
+// natively and the region can be a UMEM, else the generic backend
+// (AF_PACKET), with a log line saying why. Interfaces named in
+// `packetInterfaces` (--packet-interface) always get the generic backend.
+// The choice is made when the port is created, i.e. when the first client
+// names the interface, and holds for the port's life.
+
+import NetmapCore
+import Synchronization
+
+public final class SelectingBackend: InterfaceBackend, @unchecked Sendable {
+    public let xdp: XDPBackend?
+    public let packet: PacketBackend?
+    public let packetInterfaces: Set<String>
+    /// true: fall back to AF_PACKET where AF_XDP does not fit (auto);
+    /// false: AF_XDP or nothing, except for packetInterfaces (--backend xdp).
+    public let fallBack: Bool
+    private let log: CoreLog
+    /// The last reason logged per interface, so a reason is said once.
+    private let said = Mutex<[String: String]>([:])
+
+    public init(xdp: XDPBackend?, packet: PacketBackend?, packetInterfaces: Set<String>, fallBack: Bool, log: CoreLog) {
+        self.xdp = xdp
+        self.packet = packet
+        self.packetInterfaces = packetInterfaces
+        self.fallBack = fallBack
+        self.log = log
+    }
+
+    public func port(for name: String, region: MemoryRegion) throws(NetmapError) -> Port {
+        if packetInterfaces.contains(name), let packet {
+            say(name, "AF_PACKET (generic backend): listed with --packet-interface")
+            return try packet.port(for: name, region: region)
+        }
+        guard let xdp else {
+            guard let packet else { throw .ENXIO }
+            return try packet.port(for: name, region: region)
+        }
+        if fallBack, let packet {
+            if let why = xdp.unsuitability(of: name, region: region) {
+                say(name, "AF_PACKET (generic backend): AF_XDP does not fit: \(why)")
+                return try packet.port(for: name, region: region)
+            }
+            say(name, "AF_XDP (native backend)")
+        }
+        return try xdp.port(for: name, region: region)
+    }
+
+    public func exists(_ name: String) -> Bool {
+        xdp?.exists(name) ?? packet?.exists(name) ?? false
+    }
+
+    private func say(_ name: String, _ what: String) {
+        let new = said.withLock { s -> Bool in
+            guard s[name] != what else { return false }
+            s[name] = what
+            return true
+        }
+        if new { log.info("\(name): \(what)") }
+    }
+}
