@@ -34,9 +34,21 @@ mount -t sysfs sysfs /mnt/sys
 mount -t devtmpfs devtmpfs /mnt/dev
 mkdir -p /mnt/dev/pts /mnt/dev/shm
 mount -t devpts devpts /mnt/dev/pts
+# The guest gets fresh tmpfs on /tmp, /run and /dev/shm; a working folder of
+# the host's under one of them (a CI clone in /tmp, say) is kept visible by
+# binding it back over the tmpfs.
+keep=""
+for d in /dev/shm /tmp /run; do
+	case "${VM_CWD:-}/" in
+	"$d"/*) mkdir -p /keep && mount -o bind "/mnt$VM_CWD" /keep && keep="$VM_CWD" ;;
+	esac
+done
 mount -t tmpfs tmpfs /mnt/dev/shm
 mount -t tmpfs tmpfs /mnt/tmp
 mount -t tmpfs tmpfs /mnt/run
+if [ -n "$keep" ]; then
+	mkdir -p "/mnt$keep" && mount -o bind /keep "/mnt$keep" || fail "cannot keep $keep visible in the guest"
+fi
 # The results folder appears in the guest at the same path as on the host.
 mkdir -p "/mnt$VM_RESULTS" 2>/dev/null
 mount -o bind /results "/mnt$VM_RESULTS" || fail "cannot bind the results folder to $VM_RESULTS"

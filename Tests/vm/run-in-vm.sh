@@ -183,6 +183,7 @@ mkdir -p "$results/.vm"
 cwd=$(pwd -P)
 {
 	printf 'VM_RESULTS=%s\n' "$results"
+	printf 'VM_CWD=%q\n' "$cwd"
 } > "$results/.vm/env"
 {
 	for kv in "${extra_env[@]}"; do printf 'export %q\n' "$kv"; done
