@@ -185,29 +185,13 @@ public final class PacketPort: Port, @unchecked Sendable {
     }
 
     public func txsync(_ k: Kring, flags: SyncFlags) -> Int32 {
-        if k.isHost {
-            // Inert host TX ring: everything handed over is reclaimed.
-            let n = k.numSlots
-            var i = k.hwcur
-            while i != k.rhead {
-                k.ring.slot(i).flags &= ~(SlotFlag.bufChanged | SlotFlag.report)
-                i = RingIndex.next(i, n)
-            }
-            k.hwcur = k.rhead
-            k.hwtail = RingIndex.prev(k.hwcur, n)
-            return 0
-        }
+        if k.isHost { return k.discardingTxsync() }   // inert host TX ring
         guard let s = k.backendState.map({ unsafeDowncast($0, to: PacketTXRing.self) }) else { return NetmapError.EIO.errno }
         return s.txsync(k, maxFrame: maxTxFrame)
     }
 
     public func rxsync(_ k: Kring, flags: SyncFlags) -> Int32 {
-        if k.isHost {
-            let n = k.numSlots
-            k.hwcur = RingIndex.add(k.hwcur, min(RingIndex.distance(k.hwcur, k.rhead, n),
-                                                 RingIndex.distance(k.hwcur, k.hwtail, n)), n)
-            return 0
-        }
+        if k.isHost { return k.releasingRxsync() }   // inert host RX ring
         guard let s = k.backendState.map({ unsafeDowncast($0, to: PacketRXRing.self) }) else { return NetmapError.EIO.errno }
         return s.rxsync(k)
     }

@@ -186,29 +186,13 @@ public final class XDPPort: Port, @unchecked Sendable {
     }
 
     public func txsync(_ k: Kring, flags: SyncFlags) -> Int32 {
-        if k.isHost {
-            // Inert host TX ring: everything handed over is reclaimed.
-            let n = k.numSlots
-            var i = k.hwcur
-            while i != k.rhead {
-                k.ring.slot(i).flags &= ~(SlotFlag.bufChanged | SlotFlag.report)
-                i = RingIndex.next(i, n)
-            }
-            k.hwcur = k.rhead
-            k.hwtail = RingIndex.prev(k.hwcur, n)
-            return 0
-        }
+        if k.isHost { return k.discardingTxsync() }   // inert host TX ring
         guard let q = k.backendState.map({ unsafeDowncast($0, to: XDPQueue.self) }) else { return NetmapError.EIO.errno }
         return q.txsync(k, maxFrame: maxTxFrame)
     }
 
     public func rxsync(_ k: Kring, flags: SyncFlags) -> Int32 {
-        if k.isHost {
-            let n = k.numSlots
-            k.hwcur = RingIndex.add(k.hwcur, min(RingIndex.distance(k.hwcur, k.rhead, n),
-                                                 RingIndex.distance(k.hwcur, k.hwtail, n)), n)
-            return 0
-        }
+        if k.isHost { return k.releasingRxsync() }   // inert host RX ring
         guard let q = k.backendState.map({ unsafeDowncast($0, to: XDPQueue.self) }) else { return NetmapError.EIO.errno }
         return q.rxsync(k)
     }

@@ -213,6 +213,28 @@ public final class Kring: @unchecked Sendable {
         ring.storeTimestamp(sec: Int64(tv.tv_sec), usec: Int64(tv.tv_usec))
     }
 
+    // MARK: rings with nothing behind them
+
+    /// txsync of a ring that goes nowhere (an inert host ring): everything
+    /// handed over is consumed and reclaimed at once.
+    public func discardingTxsync() -> Int32 {
+        var i = hwcur
+        while i != rhead {
+            ring.slot(i).flags &= ~(SlotFlag.bufChanged | SlotFlag.report)
+            i = RingIndex.next(i, numSlots)
+        }
+        hwcur = rhead
+        hwtail = RingIndex.prev(hwcur, numSlots)
+        return 0
+    }
+
+    /// rxsync of a ring nothing arrives on: only released slots go back.
+    public func releasingRxsync() -> Int32 {
+        hwcur = RingIndex.add(hwcur, min(RingIndex.distance(hwcur, rhead, numSlots),
+                                         RingIndex.distance(hwcur, hwtail, numSlots)), numSlots)
+        return 0
+    }
+
     // MARK: counters
 
     /// Counts the slots [from … to): one frame per slot that does not
