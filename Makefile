@@ -32,12 +32,15 @@ $(SHIM): Sources/Shim/netmapd_shim.c Sources/ABI/include/netmapd_abi.h
 
 # Every test: the engine in-process, then the real device on the host (FUSE
 # file), then real interfaces (veth in namespaces), then the device programs
-# through CUSE inside a VM.
+# through CUSE inside a VM, then the service (unit, man, install, netmapctl,
+# the unit booted under systemd in the VM), then a short fuzzing run.
 test: deps
 	@$(MAKE) --no-print-directory test-core
 	@$(MAKE) --no-print-directory test-device
 	@$(MAKE) --no-print-directory test-net
 	@$(MAKE) --no-print-directory test-vm
+	@$(MAKE) --no-print-directory test-service
+	@$(MAKE) --no-print-directory fuzz-ci
 
 test-core:
 	$(SWIFT) build --build-tests $(SWIFTFLAGS)

@@ -189,5 +189,8 @@ func nameSeeds() -> [(String, [UInt8])] {
         ("empty", seed("")),
         ("long", seed(String(repeating: "n", count: 70))),
         ("mode-raw", seed("fz0", mode: 9)),
+        // The input that found the pipe-name collision (FuzzRegressionTests):
+        // register the peer of "\xa6}b{c{c"'s parse, then PORT_INFO_GET it.
+        ("pipe-name-collision", [0x00, 0x2e, 0x00, 0x01, 0x01, 0xd2, 0x03, 0x00, 0xa6] + Array("}b{c{c".utf8)),
     ]
 }

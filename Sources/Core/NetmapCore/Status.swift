@@ -39,7 +39,8 @@ public struct EngineStatus: Codable, Sendable, Equatable {
 
 extension NetmapEngine {
     public func status() -> EngineStatus {
-        let ports = registry.allAdapters.map { a -> EngineStatus.PortStatus in
+        // users and sessions belong to the registry lock: read them under it.
+        let ports = registry.lock.withLock { registry.adaptersLocked.map { a -> EngineStatus.PortStatus in
             let g = a.geometry
             let rings = (a.txKrings + a.rxKrings).map { k in
                 EngineStatus.Ring(direction: k.direction == .tx ? "tx" : "rx", index: k.index, host: k.isHost,
@@ -50,7 +51,7 @@ extension NetmapEngine {
             return EngineStatus.PortStatus(name: a.name, backend: a.port.backendName, txRings: g.txRings,
                                            rxRings: g.rxRings, hostTxRings: g.hostTxRings,
                                            hostRxRings: g.hostRxRings, files: a.sessions, rings: rings)
-        }
+        } }
         let clients = sessions.map { s -> EngineStatus.Client in
             let b = s.boundRings
             return EngineStatus.Client(pid: s.client.pid, port: b?.port, txRings: b?.tx ?? [], rxRings: b?.rx ?? [])

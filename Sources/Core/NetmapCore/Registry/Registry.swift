@@ -58,7 +58,8 @@ public final class Registry: @unchecked Sendable {
     public var counts: (sessions: Int, ports: Int) { lock.withLock { (activeSessions, adapters.count) } }
 
     /// Every port that exists now.
-    public var allAdapters: [PortAdapter] { lock.withLock { Array(adapters.values) } }
+    public var allAdapters: [PortAdapter] { lock.withLock { adaptersLocked } }
+    var adaptersLocked: [PortAdapter] { Array(adapters.values) }
 
     public func adapter(named name: String) -> PortAdapter? { lock.withLock { adapters[name] } }
 
