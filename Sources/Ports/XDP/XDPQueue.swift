@@ -733,7 +733,11 @@ final class XDPQueue: EventHandler, @unchecked Sendable {
             i = j
         }
         k.hwcur = i
-        if queuedAny {
+        // Kick also when nothing new went in but descriptors still wait in
+        // the socket's TX ring: in copy mode the kernel transmits only
+        // inside sendto(), so a full TX ring that is never kicked would
+        // never drain (and no completion would ever make room).
+        if queuedAny || nmd_xsk_tx_queued(x) > 0 {
             let rc = nmd_xsk_tx_commit(x)
             if rc < 0 && rc != -ENETDOWN && rc != -ENXIO && rc != -ENODEV {
                 log.debug("\(k.name): AF_XDP transmit kick: errno \(-rc)")
