@@ -13,7 +13,7 @@ NETMAPD    := .build/$(CONFIG)/netmapd
 SHIM       := $(BUILD_DIR)/libnetmapd-shim.so
 export PATH := /opt/swift/usr/bin:$(PATH)
 
-.PHONY: all deps build shim test test-core test-device test-net test-vm run clean fuzz fuzz-ci test-asan test-tsan install uninstall test-service
+.PHONY: bench all deps build shim test test-core test-device test-net test-vm run clean fuzz fuzz-ci test-asan test-tsan install uninstall test-service
 
 all: build
 
@@ -62,6 +62,15 @@ test-vm: build
 
 run: build
 	scripts/demo.sh $(NETMAPD)
+
+# Performance against the raw kernel interfaces, in the same invocation
+# (bench/run.sh says what and how). A release build; results in
+# bench-results/latest/ (bench.md, bench.json, bench.png, runs.jsonl).
+# BENCH_SECS, BENCH_ROUNDS, BENCH_GROUPS, BENCH_SIZES, BENCH_BATCHES tune it.
+bench:
+	@scripts/install-deps.sh bench
+	$(SWIFT) build -c release $(SWIFTFLAGS) --product netmapd
+	bench/run.sh .build/release/netmapd
 
 # Robustness: libFuzzer targets (FUZZ_SECONDS per target), the core tests
 # under AddressSanitizer and ThreadSanitizer.

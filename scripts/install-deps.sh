@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages netmapd's build, tests and demo need, if any
 # is missing. Safe to run again: it only calls apt-get when something is absent.
-#   scripts/install-deps.sh [build|test|all]   (default all)
+#   scripts/install-deps.sh [build|test|bench|all]   (default all; bench adds
+#   what make bench needs on top of all: python3-matplotlib for its chart)
 set -euo pipefail
 
 build_pkgs=(libfuse3-dev pkg-config gcc make)
@@ -12,10 +13,12 @@ build_pkgs+=(libxdp-dev)
 test_pkgs=(qemu-system-x86 busybox-static cpio kmod iproute2 gzip)
 # net tests (Tests/net): ping across the veth pair, offloads off
 test_pkgs+=(iputils-ping ethtool)
+bench_pkgs=(python3 python3-matplotlib)
 case "${1:-all}" in
 	build) want=("${build_pkgs[@]}") ;;
 	test|all) want=("${build_pkgs[@]}" "${test_pkgs[@]}") ;;
-	*) echo "usage: $0 [build|test|all]" >&2; exit 2 ;;
+	bench) want=("${build_pkgs[@]}" "${test_pkgs[@]}" "${bench_pkgs[@]}") ;;
+	*) echo "usage: $0 [build|test|bench|all]" >&2; exit 2 ;;
 esac
 
 missing=()

@@ -1,0 +1,259 @@
+#!/usr/bin/env bash
+# bench/run.sh: `make bench`. netmapd against the raw kernel interfaces it
+# sits on, in the same invocation, in alternating runs. Needs root.
+#
+#   bench/run.sh [NETMAPD]        (make bench builds a release netmapd first)
+#
+# Environment: BENCH_SECS seconds per run (2), BENCH_ROUNDS rounds (3),
+# BENCH_SIZES frame sizes (60 1514), BENCH_BATCHES (1 8 64 256 512 ring),
+# BENCH_GROUPS which groups (xdp-tx xdp-rx pkt-tx pkt-rx pipe sync),
+# BENCH_OUT results folder (bench-results/<date>; bench-results/latest
+# points at the newest).
+#
+# Set-up (printed with the results): two fresh network namespaces with a
+# veth pair A <-> B, GRO on and threaded NAPI on both ends (the receiving
+# side's kernel work runs in its own kernel thread, not inside the sender's
+# system call), checksum offloads off, no CPU pinning (2 cores: the
+# scheduler places programs, daemon and NAPI threads) except in the sync
+# group, the same for every run. Senders work on A; B runs an XDP_DROP program (bench/xdp_drop.c), the
+# cheapest possible receiver. Receivers work on A; the source is
+# bench/xdp_gen.c in B: the kernel's BPF_PROG_RUN "live frames" mode
+# redirecting one frame into B as fast as it can (one core).
+#
+# Groups (each round runs every group; inside a group the raw baseline runs
+# first and last, the netmapd batches in between, ascending in odd rounds and
+# descending in even ones, so drift hits both sides):
+#   xdp-tx  raw AF_XDP TX (bench/raw_bench.c)  vs  nm_bench tx through
+#           netmapd --backend xdp
+#   xdp-rx  raw AF_XDP RX                      vs  nm_bench rx, --backend xdp
+#   pkt-tx  raw AF_PACKET TPACKET_V2 TX ring   vs  nm_bench tx, --backend packet
+#   pkt-rx  raw AF_PACKET TPACKET_V3 RX ring   vs  nm_bench rx, --backend packet
+#   pipe    nm_bench tx -> nm_bench rx over a netmap pipe through the device
+#           (60-byte frames; no raw counterpart: compared with the target)
+#   sync    empty NIOCTXSYNC round trip through netmapd (nm_bench sync on a
+#           pipe end) vs a no-op ioctl answered by bench/fuse_floor.c, a
+#           minimal single-threaded FUSE server on the same kind of file
+# Per run: frames and bytes moved, wall time, the client's CPU time, the
+# daemon's CPU time (/proc/PID/stat) and peak RSS (VmHWM, reset before each
+# run through /proc/PID/clear_refs). TX rates count what the program had
+# completed (the drain of its rings included); B's rx_packets is recorded
+# alongside as a cross-check. The raw data go to runs.jsonl; bench/report.py
+# prints the table and writes bench.json, bench.md and bench.png.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/.." && pwd)
+NETMAPD=$(readlink -f "${1:-${NETMAPD:-$root/.build/release/netmapd}}")
+export NETMAPD
+secs=${BENCH_SECS:-2}
+rounds=${BENCH_ROUNDS:-3}
+sizes=${BENCH_SIZES:-60 1514}
+batches=${BENCH_BATCHES:-1 8 64 256 512 ring}
+groups=${BENCH_GROUPS:-xdp-tx xdp-rx pkt-tx pkt-rx pipe sync}
+stamp=$(date -u +%Y%m%dT%H%M%SZ)
+out=${BENCH_OUT:-$root/bench-results/$stamp}
+mkdir -p "$out" "$root/bench-results"
+out=$(readlink -f "$out")
+runs=$out/runs.jsonl
+: >"$runs"
+[ -x "$NETMAPD" ] || { echo "bench: no netmapd at $NETMAPD (make bench builds one)" >&2; exit 1; }
+[ "$(id -u)" -eq 0 ] || { echo "bench: needs root (namespaces, XDP, FUSE)" >&2; exit 1; }
+
+log() { echo "bench: $*" >&2; }
+
+# AF_XDP pins the region: the work folder (region files, devices) is on tmpfs.
+work=$(mktemp -d /dev/shm/netmapd-bench.XXXXXX)
+. "$root/Tests/net/netns-lib.sh"
+net_add_cleanup "rm -rf $work"
+net_add_cleanup "for m in $work/*/netmap $work/floor; do umount -l \$m; done"
+
+log "building the benchmark programs in $work"
+CFLAGS="-O2 -g -Wall -Wextra -Werror -I $root/Sources/ABI/include -I $root/tools -I $root/Sources/Ports/CXDPSys/include"
+# shellcheck disable=SC2086
+{
+	gcc $CFLAGS -o "$work/nm_bench" "$here/nm_bench.c"
+	gcc $CFLAGS -o "$work/raw_bench" "$here/raw_bench.c" "$root/Sources/Ports/CXDPSys/nmd_xdp.c" -lxdp -lbpf
+	gcc $CFLAGS -o "$work/xdp_gen" "$here/xdp_gen.c" -lbpf
+	gcc $CFLAGS -o "$work/xdp_drop" "$here/xdp_drop.c" -lbpf
+	gcc $CFLAGS -o "$work/fuse_floor" "$here/fuse_floor.c"
+}
+
+net_setup
+for ns_if in "$NS_A:$IF_A" "$NS_B:$IF_B"; do
+	ns=${ns_if%%:*} ifc=${ns_if#*:}
+	ip netns exec "$ns" ethtool -K "$ifc" gro on >/dev/null 2>&1 || true
+	ip netns exec "$ns" sh -c "echo 1 > /sys/class/net/$ifc/threaded" \
+		|| { log "cannot switch $ifc to threaded NAPI"; exit 1; }
+done
+in_b "$work/xdp_drop" attach "$IF_B" >/dev/null
+net_add_cleanup "in_b $work/xdp_drop detach $IF_B"
+peer_rx() { ip netns exec "$NS_B" cat "/sys/class/net/$IF_B/statistics/rx_packets"; }
+
+setup="veth pair in two namespaces; GRO on, threaded NAPI on both ends; checksum offloads off; no CPU pinning except the sync group (client and server on CPU 0); TX peer: XDP_DROP on B; RX source: BPF_PROG_RUN live frames redirected into B; $(nproc) CPUs; kernel $(uname -r)"
+log "set-up: $setup"
+
+# Two daemons on A: the native (AF_XDP) and the generic (AF_PACKET) backend.
+NET_BACKEND=xdp net_start_daemon "$NS_A" "$work/xdp/netmap" "$work/xdp.log"
+PID_XDP=$NET_DAEMON_PID
+NET_BACKEND=packet net_start_daemon "$NS_A" "$work/pkt/netmap" "$work/pkt.log"
+PID_PKT=$NET_DAEMON_PID
+grep -q "backend xdp\|AF_XDP\|native" "$work/xdp.log" || true
+
+dcpu() { awk '{ printf "%.2f", ($14 + $15) / 100 }' "/proc/$1/stat"; }
+hwm_reset() { echo 5 >"/proc/$1/clear_refs"; }
+hwm() { awk '/^VmHWM/ { print $2 }' "/proc/$1/status"; }
+field() { sed -n "s/.* $1=\([0-9.]*\).*/\1/p" <<<"$2"; }
+
+# record ROUND GROUP KIND BACKEND DIR SIZE BATCH LINE DPID DCPU0 [PEER0]
+record() {
+	local line=$8 dpid=$9 dc0=${10} peer0=${11:-} dcpu_used=0 hw=0 peer=null
+	if [ "$dpid" != 0 ]; then
+		dcpu_used=$(awk -v a="$dc0" -v b="$(dcpu "$dpid")" 'BEGIN { printf "%.2f", b - a }')
+		hw=$(hwm "$dpid")
+	fi
+	[ -n "$peer0" ] && peer=$(( $(peer_rx) - peer0 ))
+	local frames bytes seconds ccpu syncs
+	frames=$(field frames "$line"); bytes=$(field bytes "$line"); seconds=$(field seconds "$line")
+	ccpu=$(field cpu "$line"); syncs=$(field syncs "$line")
+	if [ -z "$frames" ] || [ -z "$seconds" ]; then
+		log "run $2/$3/$6/$7 gave no result: ${line:-nothing}"
+		return 0
+	fi
+	printf '{"round":%s,"group":"%s","kind":"%s","backend":"%s","dir":"%s","size":%s,"batch":"%s","frames":%s,"bytes":%s,"seconds":%s,"cpu_client":%s,"cpu_daemon":%s,"daemon_hwm_kib":%s,"syncs":%s,"peer_rx":%s}\n' \
+		"$1" "$2" "$3" "$4" "$5" "$6" "$7" "$frames" "${bytes:-0}" "$seconds" "${ccpu:-0}" "$dcpu_used" "$hw" "${syncs:-0}" "$peer" >>"$runs"
+}
+
+# A ring's slot count, for the "ring" batch: what the daemon reports.
+ring_batch() { echo 100000; }
+
+tx_raw() { # ROUND GROUP MODE SIZE
+	local p0 line
+	p0=$(peer_rx)
+	line=$(in_a "$work/raw_bench" "$3" "$IF_A" "$secs" "$4" 2>"$work/err") || log "raw $3: $(cat "$work/err")"
+	record "$1" "$2" raw "${3%%-*}" tx "$4" - "$line" 0 0 "$p0"
+}
+
+tx_nm() { # ROUND GROUP DAEMONPID DEV SIZE BATCH
+	local p0 c0 line b=$6
+	[ "$b" = ring ] && b=$(ring_batch)
+	hwm_reset "$3"; p0=$(peer_rx); c0=$(dcpu "$3")
+	line=$("$work/nm_bench" tx -d "$4" -i "$IF_A" -t "$secs" -l "$5" -b "$b" 2>"$work/err") \
+		|| log "nm_bench tx ($2, batch $6): $(cat "$work/err")"
+	record "$1" "$2" netmapd "${2%%-*}" tx "$5" "$6" "$line" "$3" "$c0" "$p0"
+}
+
+# Receivers: start the receiver, wait until it is ready, start the source.
+rx_raw() { # ROUND GROUP MODE SIZE
+	in_a "$work/raw_bench" "$3" "$IF_A" "$secs" >"$work/rx.out" 2>"$work/rx.err" &
+	local rp=$! i
+	for i in $(seq 100); do grep -q ready "$work/rx.err" && break; sleep 0.05; done
+	in_b "$work/xdp_gen" "$IF_B" "$(awk -v s="$secs" 'BEGIN { print s + 1.5 }')" "$4" >/dev/null 2>"$work/gen.err" \
+		|| log "xdp_gen: $(cat "$work/gen.err")"
+	wait $rp || log "raw $3: $(cat "$work/rx.err")"
+	record "$1" "$2" raw "${3%%-*}" rx "$4" - "$(cat "$work/rx.out")" 0 0
+}
+
+rx_nm() { # ROUND GROUP DAEMONPID DEV SIZE BATCH
+	local b=$6 c0 i
+	[ "$b" = ring ] && b=$(ring_batch)
+	hwm_reset "$3"; c0=$(dcpu "$3")
+	"$work/nm_bench" rx -d "$4" -i "$IF_A" -t "$secs" -b "$b" >"$work/rx.out" 2>"$work/rx.err" &
+	local rp=$!
+	for i in $(seq 100); do grep -q ready "$work/rx.err" && break; sleep 0.05; done
+	in_b "$work/xdp_gen" "$IF_B" "$(awk -v s="$secs" 'BEGIN { print s + 1.5 }')" "$5" >/dev/null 2>"$work/gen.err" \
+		|| log "xdp_gen: $(cat "$work/gen.err")"
+	wait $rp || log "nm_bench rx ($2, batch $6): $(cat "$work/rx.err")"
+	record "$1" "$2" netmapd "${2%%-*}" rx "$5" "$6" "$(cat "$work/rx.out")" "$3" "$c0"
+}
+
+pipe_nm() { # ROUND BATCH
+	local b=$2 c0 i
+	[ "$b" = ring ] && b=$(ring_batch)
+	hwm_reset "$PID_PKT"; c0=$(dcpu "$PID_PKT")
+	"$work/nm_bench" rx -d "$work/pkt/netmap" -i "bench{$1" -t "$secs" -b "$b" >"$work/rx.out" 2>"$work/rx.err" &
+	local rp=$!
+	for i in $(seq 100); do grep -q ready "$work/rx.err" && break; sleep 0.05; done
+	local line
+	line=$("$work/nm_bench" tx -d "$work/pkt/netmap" -i "bench}$1" -t "$secs" -l 60 -b "$b" 2>"$work/err") \
+		|| log "nm_bench pipe tx (batch $2): $(cat "$work/err")"
+	wait $rp || log "nm_bench pipe rx (batch $2): $(cat "$work/rx.err")"
+	local rx
+	rx=$(cat "$work/rx.out")
+	# The sender's count and time (its drain needs the receiver); the
+	# receiver's CPU time is added to the client's.
+	local rcpu
+	rcpu=$(field cpu "$rx")
+	line=$(awk -v l="$line" -v r="${rcpu:-0}" 'BEGIN { n = split(l, a, " "); for (i = 1; i <= n; i++) { if (a[i] ~ /^cpu=/) { split(a[i], c, "="); a[i] = sprintf("cpu=%.4f", c[2] + r) } printf "%s%s", a[i], (i < n ? " " : "\n") } }')
+	record "$1" pipe netmapd pipe pipe 60 "$2" "$line" "$PID_PKT" "$c0"
+}
+
+# The sync group pins client and server (every daemon thread) to CPU 0: a
+# wake-up across CPUs costs 60-140 us on these machines and would hide the
+# round trip being measured.
+sync_runs() { # ROUND
+	local line all
+	all=0-$(( $(nproc) - 1 ))
+	taskset -a -p -c 0 "$PID_PKT" >/dev/null
+	line=$(taskset -c 0 "$work/fuse_floor" client "$work/floor" "$secs" 2>"$work/err") || log "fuse_floor client: $(cat "$work/err")"
+	record "$1" sync floor fuse sync 0 - "$(sed 's/calls=/syncs=/; s/us_per_call=[0-9.]*//; s/$/ frames=0 bytes=0 cpu=0/' <<<"$line")" 0 0
+	local c0
+	hwm_reset "$PID_PKT"; c0=$(dcpu "$PID_PKT")
+	line=$(taskset -c 0 "$work/nm_bench" sync -d "$work/pkt/netmap" -i "sync{$1" -t "$secs" 2>"$work/err") || log "nm_bench sync: $(cat "$work/err")"
+	record "$1" sync netmapd pipe sync 0 - "$line" "$PID_PKT" "$c0"
+	taskset -a -p -c "$all" "$PID_PKT" >/dev/null
+}
+
+taskset -c 0 "$work/fuse_floor" serve "$work/floor" >"$work/floor.out" 2>"$work/floor.err" &
+FLOOR_PID=$!
+net_add_cleanup "kill $FLOOR_PID; wait $FLOOR_PID"
+for i in $(seq 100); do grep -q ready "$work/floor.out" && break; sleep 0.05; done
+
+order() { # ROUND LIST...: the list, reversed in even rounds
+	local r=$1
+	shift
+	if (( r % 2 )); then echo "$@"; else echo "$@" | tr ' ' '\n' | tac | tr '\n' ' '; fi
+}
+
+total=$(( rounds * ( $(wc -w <<<"$groups") ) ))
+done_groups=0
+start=$(date +%s)
+for r in $(seq "$rounds"); do
+	for g in $groups; do
+		done_groups=$((done_groups + 1))
+		log "round $r/$rounds: $g ($done_groups of $total groups, $(( $(date +%s) - start )) s so far)"
+		case $g in
+		xdp-tx|pkt-tx)
+			for s in $sizes; do
+				tx_raw "$r" "$g" "${g%%-*}-tx" "$s"
+				for b in $(order "$r" $batches); do
+					if [ "$g" = xdp-tx ]; then tx_nm "$r" "$g" "$PID_XDP" "$work/xdp/netmap" "$s" "$b"
+					else tx_nm "$r" "$g" "$PID_PKT" "$work/pkt/netmap" "$s" "$b"; fi
+				done
+				tx_raw "$r" "$g" "${g%%-*}-tx" "$s"
+			done ;;
+		xdp-rx|pkt-rx)
+			for s in $sizes; do
+				rx_raw "$r" "$g" "${g%%-*}-rx" "$s"
+				for b in $(order "$r" $batches); do
+					if [ "$g" = xdp-rx ]; then rx_nm "$r" "$g" "$PID_XDP" "$work/xdp/netmap" "$s" "$b"
+					else rx_nm "$r" "$g" "$PID_PKT" "$work/pkt/netmap" "$s" "$b"; fi
+				done
+				rx_raw "$r" "$g" "${g%%-*}-rx" "$s"
+			done ;;
+		pipe)
+			for b in $(order "$r" $batches); do pipe_nm "$r" "$b"; done ;;
+		sync)
+			sync_runs "$r" ;;
+		*) log "unknown group $g" ;;
+		esac
+	done
+done
+log "all runs done in $(( $(date +%s) - start )) s; daemons' logs: $work/*.log (removed at exit)"
+grep -h -E "warning|error" "$work/xdp.log" "$work/pkt.log" | head -5 >&2 || true
+
+# Debian's python3 (its python3-matplotlib draws the chart), whatever else
+# comes first in PATH.
+py=/usr/bin/python3
+[ -x "$py" ] || py=python3
+"$py" "$here/report.py" "$runs" "$out" --setup "$setup" --netmapd "$NETMAPD"
+ln -sfn "$out" "$root/bench-results/latest"
+log "results: $out (bench.md, bench.json, bench.png, runs.jsonl); also bench-results/latest"
