@@ -1,6 +1,6 @@
 /*
  * nm_common.h: small helpers shared by the device test programs
- * (nm_classic, nm_api14, nm_pipe_traffic, nm_errors, nm_killer).
+ * (nm_classic, nm_api14, nm_pipe_traffic, nm_errors, nm_killer, nm_faults).
  *
  * The programs talk to the device the way netmap programs do: open the
  * device, register with NIOCREGIF or NIOCCTRL, mmap nr_memsize bytes at
@@ -107,6 +107,8 @@ static inline const char *nmt_errname(int e)
 	case EIO: return "EIO";
 	case ENOTTY: return "ENOTTY";
 	case ENOENT: return "ENOENT";
+	case ENOTCONN: return "ENOTCONN";
+	case EACCES: return "EACCES";
 	default: return strerror(e);
 	}
 }

@@ -2,7 +2,21 @@
 # run-host.sh: the device tests on this host, through the FUSE-file front end.
 # Builds netmapd and the C test programs, starts the daemon on a private
 # device path, runs every program, stops the daemon (it must exit 0 and leave
-# nothing behind) and ends with exactly one line
+# nothing behind), then (issue #8, robustness):
+#   - SIGKILL with clients attached: a client (nm_faults hold) sleeping in
+#     poll(POLLIN) and poll(POLLOUT) is woken, its ioctls fail (the errno is
+#     shown: ENOTCONN for the FUSE file), nothing hangs; a daemon restarted on
+#     the same device and run directory detaches the dead mount, its pool is
+#     pristine (nm_faults fresh, and equal to the first daemon's at start) and
+#     a fresh client registers and moves traffic;
+#   - permissions: a daemon with --mode 0660 --group nogroup (and under umask
+#     077): a user outside the group cannot open the device or the region
+#     file (EACCES, read or write), a member (primary or supplementary group)
+#     registers, maps and moves traffic (nm_faults fresh); the region file has
+#     the device's mode and group, the control socket is 0600 root:root,
+#     neither more accessible than the device; with the default --mode 0600 a
+#     group member is refused as well;
+# and ends with exactly one line
 #     device-tests: N passed, M failed
 # Exit status: 0 only if nothing failed. Needs root and /dev/fuse.
 #
@@ -17,6 +31,8 @@
 #   TRAFFIC_FRAMES    frames of the acceptance run and of the other wait modes
 #                     (default: 1000000)
 #   KILLER_RUNS       SIGKILL runs of nm_killer (default: 100)
+#   FAULT_FRAMES      frames per direction of nm_faults fork_concurrent
+#                     (default: 100000)
 #   VERBOSE=1         show every PASS line, not only failures and summaries
 #   KEEP=1            keep the work directory (logs, binaries) even on success
 #
@@ -77,7 +93,7 @@ if [ -z "${NETMAPD_BIN:-}" ]; then
 fi
 [ -x "$NETMAPD_BIN" ] || { result "netmapd binary" 0 "$NETMAPD_BIN not executable"; echo "device-tests: $passed passed, $failed failed"; exit 1; }
 
-progs="nm_classic nm_api14 nm_errors nm_pipe_rules nm_pipe_traffic nm_killer"
+progs="nm_classic nm_api14 nm_errors nm_pipe_rules nm_pipe_traffic nm_killer nm_faults"
 build_ok=1
 for p in $progs; do
 	if ! gcc -O2 -Wall -Wextra -Werror -pthread -I "$root/Sources/ABI/include" "$src/$p.c" -o "$work/$p" 2>"$work/gcc-$p.log"; then
@@ -89,15 +105,30 @@ result "build the C programs (gcc -O2 -Wall -Wextra -Werror)" $build_ok
 [ $build_ok = 1 ] || { echo "device-tests: $passed passed, $failed failed"; exit 1; }
 
 # --- start the daemon ---
-"$NETMAPD_BIN" --frontend "$frontend" --device "$dev" --run-dir "$run" -v >"$work/netmapd.log" 2>&1 &
-daemon_pid=$!
-ready=0
-for _ in $(seq 300); do
-	grep -q "is ready" "$work/netmapd.log" && { ready=1; break; }
-	kill -0 "$daemon_pid" 2>/dev/null || break
-	sleep 0.1
-done
-if [ $ready = 0 ]; then
+# start_daemon LOG ARGS...: netmapd on $dev/$run; sets daemon_pid; 0 once ready.
+start_daemon() {
+	local log=$1
+	shift
+	"$NETMAPD_BIN" --frontend "$frontend" --device "$dev" --run-dir "$run" -v "$@" >"$log" 2>&1 &
+	daemon_pid=$!
+	for _ in $(seq 300); do
+		grep -q "is ready" "$log" && return 0
+		kill -0 "$daemon_pid" 2>/dev/null || return 1
+		sleep 0.1
+	done
+	return 1
+}
+# stop_daemon: SIGTERM, up to 15 s; sets drc (999: still running, killed).
+stop_daemon() {
+	kill -TERM "$daemon_pid" 2>/dev/null
+	for _ in $(seq 150); do kill -0 "$daemon_pid" 2>/dev/null || break; sleep 0.1; done
+	if kill -0 "$daemon_pid" 2>/dev/null; then kill -KILL "$daemon_pid"; wait "$daemon_pid" 2>/dev/null; drc=999
+	else wait "$daemon_pid"; drc=$?; fi
+	daemon_pid=
+}
+start_daemon "$work/netmapd.log"
+ready=$?
+if [ $ready != 0 ]; then
 	cat "$work/netmapd.log"
 	result "netmapd starts ($frontend)" 0 "no 'is ready' line within 30 s"
 	echo "device-tests: $passed passed, $failed failed"
@@ -123,7 +154,7 @@ run_test() {
 	rc=$?
 	t1=$(date +%s.%N)
 	if [ "${VERBOSE:-0}" = 1 ]; then cat "$log"; else
-		awk '!/^PASS / || /checks passed/ || /^PASS nm_(pipe_traffic|killer):/' "$log"
+		awk '!/^PASS / || /checks passed/ || /^PASS nm_(pipe_traffic|killer):/' "$log" | grep -v '^INFO nm_faults: \(peer\|child\):' 
 	fi
 	local secs
 	secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
@@ -187,6 +218,115 @@ left=""
 grep -q " $dev " /proc/mounts && left="$left (mounted)"
 [ -n "$(ls -A "$run" 2>/dev/null)" ] && left="$left $(ls "$run")"
 result "netmapd removed its device and region file" $([ -z "$left" ] && echo 1 || echo 0) "left:$left"
+
+# --- SIGKILL with clients attached, then a restart on the same paths ---
+# The first daemon's pool at its start, for comparison after the restart.
+pool0=
+if start_daemon "$work/netmapd-k1.log"; then
+	pool0=$("$work/nm_faults" poolstat)
+	# On this daemon, not the first: a client that scribbles its slots makes
+	# the daemon reclaim buffers when the last client goes (a logged notice).
+	run_test "nm_faults: a closed client scribbling its mapped rings; fork with both halves on one descriptor" 120 \
+		"$work/nm_faults" -n "${FAULT_FRAMES:-100000}" closed_writer fork_concurrent
+	mkfifo "$work/hold.in"
+	timeout -k 5 60 "$work/nm_faults" hold <"$work/hold.in" >"$work/hold.log" 2>&1 &
+	hold_pid=$!
+	exec 8>"$work/hold.in"
+	held=0
+	for _ in $(seq 100); do grep -q '^held' "$work/hold.log" && { held=1; break; }; sleep 0.1; done
+	kill -KILL "$daemon_pid"
+	wait "$daemon_pid" 2>/dev/null
+	daemon_pid=
+	sleep 0.3
+	echo go >&8
+	exec 8>&-
+	wait "$hold_pid"
+	hrc=$?
+	grep -E '^(FAIL|INFO)' "$work/hold.log"
+	errs=$(sed -n 's/^INFO nm_faults: after the daemon died: \(.*\)/\1/p' "$work/hold.log")
+	result "SIGKILL with clients attached: sleeping polls woken, ioctls fail ($errs), nothing hangs" \
+		$([ $held = 1 ] && [ $hrc = 0 ] && ! grep -q '^FAIL' "$work/hold.log" && echo 1 || echo 0) "held $held, exit $hrc"
+	if start_daemon "$work/netmapd-k2.log"; then
+		result "restart after SIGKILL on the same device and run directory (stale FUSE mount detached)" \
+			$( { [ "$frontend" != fuse ] || grep -q "detaching stale FUSE mount at $dev" "$work/netmapd-k2.log"; } && echo 1 || echo 0)
+		run_test "nm_faults fresh: the restarted daemon's pool is pristine, a new client registers and moves traffic" 60 \
+			"$work/nm_faults" fresh
+		pool1=$("$work/nm_faults" poolstat)
+		result "the restarted daemon's pool equals the first one's at its start" \
+			$([ -n "$pool0" ] && [ "$pool0" = "$pool1" ] && echo 1 || echo 0) "before: $pool0; after: $pool1"
+		stop_daemon
+		left=""
+		[ -e "$dev" ] && left="$left $dev"
+		grep -q " $dev " /proc/mounts && left="$left (mounted)"
+		[ -n "$(ls -A "$run" 2>/dev/null)" ] && left="$left $(ls "$run")"
+		result "the restarted daemon stops with exit status 0 and leaves nothing" \
+			$([ $drc = 0 ] && [ -z "$left" ] && echo 1 || echo 0) "exit $drc, left:$left"
+	else
+		tail -5 "$work/netmapd-k2.log"
+		result "restart after SIGKILL" 0 "no 'is ready' line"
+	fi
+else
+	result "netmapd starts for the SIGKILL test" 0 "no 'is ready' line"
+fi
+
+# --- permissions: --mode/--group enforced for other users ---
+# Other users must reach $work (and run the test program in it).
+chmod 0711 "$work"
+as_outsider() { setpriv --reuid=nobody --regid=daemon --clear-groups "$@"; }
+as_member() { setpriv --reuid=nobody --regid=daemon --groups=nogroup "$@"; }
+as_primary() { setpriv --reuid=nobody --regid=nogroup --clear-groups "$@"; }
+# can_open MODE PATH: opens PATH for reading (r) or reading and writing (rw).
+can_open() { if [ "$1" = r ]; then sh -c 'exec 3<"$1"' sh "$2" 2>/dev/null; else sh -c 'exec 3<>"$1"' sh "$2" 2>/dev/null; fi; }
+export -f can_open
+old_umask=$(umask)
+umask 077
+start_daemon "$work/netmapd-perm.log" --mode 0660 --group nogroup --pool-buffers 4096
+prc=$?
+umask "$old_umask"
+if [ $prc = 0 ]; then
+	d=$(stat -c '%a %U:%G' "$dev")
+	r=$(stat -c '%a %U:%G' "$run/region-1")
+	c=$(stat -c '%a %U:%G' "$run/control")
+	result "--mode 0660 --group nogroup under umask 077: device $d, region file $r, control socket $c" \
+		$([ "$d" = "660 root:nogroup" ] && [ "$r" = "660 root:nogroup" ] && [ "$c" = "600 root:root" ] && echo 1 || echo 0)
+	out=""
+	for m in r rw; do
+		as_outsider bash -c "can_open $m $dev" && out="$out device:$m"
+		as_outsider bash -c "can_open $m $run/region-1" && out="$out region:$m"
+		as_outsider bash -c "can_open $m $run/control" && out="$out control:$m"
+	done
+	e=$(as_outsider bash -c "exec 3<>$dev" 2>&1)
+	result "a user outside the group opens neither the device nor the region file nor the control socket (${e##*: })" \
+		$([ -z "$out" ] && [[ "$e" == *"Permission denied"* ]] && echo 1 || echo 0) "opened:$out"
+	as_member "$work/nm_faults" fresh >"$work/perm-member.log" 2>&1
+	mrc=$?
+	grep '^FAIL' "$work/perm-member.log"
+	result "a member of the group (supplementary) registers, maps and moves 2000 frames" \
+		$([ $mrc = 0 ] && echo 1 || echo 0) "exit $mrc"
+	as_primary "$work/nm_faults" fresh >"$work/perm-primary.log" 2>&1
+	prc=$?
+	grep '^FAIL' "$work/perm-primary.log"
+	result "a member of the group (primary) registers, maps and moves 2000 frames" \
+		$([ $prc = 0 ] && echo 1 || echo 0) "exit $prc"
+	stop_daemon
+	result "the permissions daemon stops with exit status 0" $([ $drc = 0 ] && echo 1 || echo 0) "exit $drc"
+else
+	tail -5 "$work/netmapd-perm.log"
+	result "netmapd starts with --mode 0660 --group nogroup" 0 "no 'is ready' line"
+fi
+if start_daemon "$work/netmapd-perm2.log" --group nogroup --pool-buffers 4096; then
+	d=$(stat -c '%a %U:%G' "$dev")
+	r=$(stat -c '%a %U:%G' "$run/region-1")
+	out=""
+	as_member bash -c "can_open r $dev" && out="$out device"
+	as_member bash -c "can_open r $run/region-1" && out="$out region"
+	result "default --mode 0600 with --group nogroup (device $d, region $r): a group member is refused" \
+		$([ "$d" = "600 root:nogroup" ] && [ "$r" = "600 root:nogroup" ] && [ -z "$out" ] && echo 1 || echo 0) "opened:$out"
+	stop_daemon
+else
+	tail -5 "$work/netmapd-perm2.log"
+	result "netmapd starts with --group nogroup" 0 "no 'is ready' line"
+fi
 
 t_end=$(date +%s.%N)
 rate=$(grep -h '^RESULT nm_pipe_traffic mode=poll frames='"$frames " "$work"/nm_pipe_traffic__"$frames"_frames__poll*.log 2>/dev/null | head -1)

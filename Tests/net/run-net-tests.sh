@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # run-net-tests.sh: a backend against real interfaces — the generic one
 # (AF_PACKET, default) or, with NET_BACKEND=xdp, the native one (AF_XDP;
-# Tests/net/run-xdp-tests.sh). The same checks run for both, plus, for the
-# native backend, a veth pair with four queues (ring N is queue N) and the
-# per-interface backend choice of --backend auto.
+# Tests/net/run-xdp-tests.sh). The same checks run for both (among them an
+# interface deleted while registered and one deleted under traffic: errors
+# for the clients, daemon up, POOLSTAT back, via Tests/device/nm_faults),
+# plus, for the native backend, a veth pair with four queues (ring N is
+# queue N) and the per-interface backend choice of --backend auto.
 # Two network namespaces joined by a veth pair; a netmapd per namespace
 # (started with nsenter --net only, so the FUSE devices stay visible to
 # every process); netmap programs of the project's own (tools/nmd-send,
@@ -60,6 +62,7 @@ cc nmd-send "$root/tools/nmd-send.c"
 cc nmd-recv "$root/tools/nmd-recv.c"
 cc pkt_peer "$here/pkt_peer.c"
 cc pkt_errors "$here/pkt_errors.c"
+gcc -O2 -Wall -Wextra -Werror -pthread -I "$root/Sources/ABI/include" -o "$work/nm_faults" "$root/Tests/device/nm_faults.c" || exit 1
 
 passed=0
 failed=0
@@ -238,9 +241,42 @@ vrc=$?
 grep -E '^(PASS|FAIL)' "$work/vanish.out"
 check "interface deleted while registered: EIO on sync, POLLERR on poll" test $vrc = 0
 grep -q "$X0: interface deleted" "$work/a.log" && pass "daemon logged the deletion" || fail "daemon logged the deletion"
+
+# Interface deleted under traffic: a netmap receiver on one end of a veth
+# pair and a netmap sender on the other, both through daemon A; the pair is
+# deleted mid-transfer. Both programs must see the error (POLLERR / EIO) and
+# end, the daemon must stay up and its pool (POOLSTAT) be back where it was.
+T0=${NET_TAG}t0
+T1=${NET_TAG}t1
+in_a ip link add "$T0" type veth peer name "$T1"
+in_a ip link set "$T0" up
+in_a ip link set "$T1" up
+pool_before=$("$work/nm_faults" -d "$DEV_A" poolstat)
+"$work/nmd-recv" -d "$DEV_A" -i "$T0" -l 60-1514 -T 30 -W 30 >"$work/vt.recv" 2>"$work/vt.rerr" &
+vrp=$!
+wait_line "$work/vt.rerr" ready
+"$work/nmd-send" -d "$DEV_A" -i "$T1" -n 100000000 -l 60-1514 -R 50000 -q >"$work/vt.send" 2>&1 &
+vsp=$!
+sleep 1.5
+in_a ip link del "$T0"
+vt_ok=1
+for _ in $(seq 100); do kill -0 $vrp 2>/dev/null || kill -0 $vsp 2>/dev/null || break; sleep 0.1; done
+if kill -0 $vrp 2>/dev/null || kill -0 $vsp 2>/dev/null; then vt_ok=0; kill -KILL $vrp $vsp 2>/dev/null; fi
+wait $vrp
+vrrc=$?
+wait $vsp
+vsrc=$?
+got=$(sed -n 's/^nmd-recv: \([0-9]*\) frames.*/\1/p' "$work/vt.recv")
+tail -1 "$work/vt.rerr" "$work/vt.send" 2>/dev/null | grep -v '^$\|==>'
+check "interface deleted under traffic: receiver (exit $vrrc, ${got:-?} frames before) and sender (exit $vsrc) get the error and end within 10 s" \
+	test $vt_ok = 1 -a $vrrc != 0 -a $vsrc != 0
+check "interface deleted under traffic: daemon A still running" kill -0 "$PID_A"
+pool_after() { [ "$("$work/nm_faults" -d "$DEV_A" poolstat)" = "$pool_before" ]; }
+check "interface deleted under traffic: pool back where it was ($pool_before)" eventually pool_after
+
 saved=$count
 count=20000
-nm_to_nm "$DEV_A" "$IF_A" "$DEV_B" "$IF_B" "after the deletion, the daemon still serves A -> B"
+nm_to_nm "$DEV_A" "$IF_A" "$DEV_B" "$IF_B" "after the deletions, the daemon still serves A -> B"
 count=$saved
 check "daemon A still running" kill -0 "$PID_A"
 
@@ -348,6 +384,33 @@ if [ "$backend" = xdp ]; then
 	check "auto: --packet-interface $QA forces AF_PACKET" \
 		grep -q "$QA: AF_PACKET (generic backend): listed with --packet-interface" "$work/c.log"
 	check "no XDP program left on $IF_A or $QA" absent eval 'steal_present "$IF_A" || steal_present "$QA"'
+fi
+
+# ---- an unpaced sender filling whole rings against a peer that pushes back ----
+# B runs an XDP_DROP program with threaded NAPI, so the veth's queue to B
+# fills and the kernel refuses frames for a while (EBUSY/EAGAIN): the
+# descriptors wait in the socket's TX ring. A txsync that cannot queue
+# anything new must still kick them out, or the ring never drains (found by
+# make bench: AF_XDP copy mode transmits only inside sendto()). Each run
+# sends for 1 s, 512 slots per sync, then waits for its rings to empty.
+if gcc -O2 -Wall -Werror -I "$root/Sources/ABI/include" -I "$root/tools" -o "$work/nm_bench" "$root/bench/nm_bench.c" &&
+	gcc -O2 -Wall -Werror -o "$work/xdp_drop" "$root/bench/xdp_drop.c" -lbpf &&
+	in_b "$work/xdp_drop" attach "$IF_B" >/dev/null; then
+	for x in "$NS_A:$IF_A" "$NS_B:$IF_B"; do
+		ip netns exec "${x%%:*}" sh -c "echo 1 > /sys/class/net/${x#*:}/threaded" 2>/dev/null || true
+	done
+	drained=0
+	for i in 1 2 3 4 5; do
+		timeout 30 "$work/nm_bench" tx -d "$DEV_A" -i "$IF_A" -t 1 -l 60 -b 512 >>"$work/fullring.out" 2>&1 && drained=$((drained + 1))
+	done
+	in_b "$work/xdp_drop" detach "$IF_B" >/dev/null
+	for x in "$NS_A:$IF_A" "$NS_B:$IF_B"; do
+		ip netns exec "${x%%:*}" sh -c "echo 0 > /sys/class/net/${x#*:}/threaded" 2>/dev/null || true
+	done
+	check "unpaced full-ring sender against a pushing-back peer: its rings drain, 5 runs of 5 ($drained)" \
+		test "$drained" = 5 || tail -3 "$work/fullring.out"
+else
+	fail "full-ring sender: could not build bench/nm_bench.c or attach bench/xdp_drop.c on $IF_B"
 fi
 
 # ---- clean exit with a client still holding the port ----

@@ -11,6 +11,20 @@
 # the C programs are built, default build/cuse-device), NM_TESTS (the test
 # command lines, one per line; the default leaves out nm_killer, whose
 # "traffic before the kill" check depends on timing that emulation breaks).
+#
+# After those (issue #8, robustness), on fresh daemons in the same VM:
+#   - nm_faults closed_writer + fork_concurrent (a closed client scribbling its
+#     mapped rings, fork with both halves on one descriptor);
+#   - SIGKILL with a client (nm_faults hold) sleeping in poll(POLLIN) and
+#     poll(POLLOUT): both woken, ioctls fail (the errno is printed: what CUSE
+#     gives), nothing hangs (timeouts); the daemon restarted on /dev/netmap
+#     and the same run directory comes up, its pool is pristine and a fresh
+#     client moves traffic (nm_faults fresh);
+#   - the restarted daemon runs with --mode 0660 --group nogroup: the CUSE
+#     node and the region file are 0660 root:nogroup, a user outside the
+#     group (setpriv) cannot open either, a member registers, maps (shim,
+#     region file) and moves traffic.
+# FAULT_FRAMES (default 5000): frames per direction of fork_concurrent.
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -60,6 +74,81 @@ if [ "${1:-}" = "--guest" ]; then
 	wait "$pid" || rc=$?
 	if [ "$rc" = 0 ]; then passed=$((passed + 1)); echo "ok - netmapd stopped cleanly"
 	else failed=$((failed + 1)); echo "not ok - netmapd exit $rc"; cat "$log"; fi
+
+	# ---- robustness (issue #8) ----
+	res() {  # NAME OK [REASON]
+		if [ "$2" = 1 ]; then passed=$((passed + 1)); echo "ok - $1"
+		else failed=$((failed + 1)); echo "not ok - $1${3:+: $3}"; fi
+	}
+	up() {  # LOG ARGS...: starts netmapd on /dev/netmap; sets pid; 0 once ready
+		local l=$1
+		shift
+		"$daemon" --frontend cuse --device /dev/netmap "$@" >"$l" 2>&1 &
+		pid=$!
+		for _ in $(seq 1 300); do
+			[ -c /dev/netmap ] && grep -q 'is ready' "$l" && return 0
+			kill -0 "$pid" 2>/dev/null || return 1
+			sleep 0.1
+		done
+		return 1
+	}
+	shim="$bin/libnetmapd-shim.so"
+	R=$NETMAPD_VM_RESULTS
+	if up "$R/netmapd-k1.log" --mode 0666; then
+		rc=0
+		LD_PRELOAD=$shim timeout 300 "$bin/nm_faults" -n "${FAULT_FRAMES:-5000}" closed_writer fork_concurrent >"$R/faults.txt" 2>&1 || rc=$?
+		grep -E '^(FAIL|KNOWN|INFO nm_faults: after)' "$R/faults.txt" || true
+		res "nm_faults closed_writer fork_concurrent (CUSE): $(tail -1 "$R/faults.txt")" $([ $rc = 0 ] && echo 1 || echo 0) "exit $rc"
+		fifo=/tmp/nm_faults-hold.in   # a FIFO cannot live on the 9p results folder
+		rm -f "$fifo"
+		mkfifo "$fifo"
+		LD_PRELOAD=$shim timeout -k 5 120 "$bin/nm_faults" hold <"$fifo" >"$R/hold.txt" 2>&1 &
+		hp=$!
+		exec 8>"$fifo"
+		held=0
+		for _ in $(seq 1 300); do grep -q '^held' "$R/hold.txt" && { held=1; break; }; sleep 0.1; done
+		kill -KILL "$pid"
+		wait "$pid" 2>/dev/null || true
+		sleep 0.5
+		echo go >&8
+		exec 8>&-
+		hrc=0
+		wait "$hp" || hrc=$?
+		grep -E '^(FAIL|INFO)' "$R/hold.txt" || true
+		errs=$(sed -n 's/^INFO nm_faults: after the daemon died: \(.*\)/\1/p' "$R/hold.txt")
+		res "SIGKILL with clients attached (CUSE): sleeping polls woken, ioctls fail ($errs), nothing hangs" \
+			$([ $held = 1 ] && [ $hrc = 0 ] && echo 1 || echo 0) "held $held, exit $hrc"
+		if up "$R/netmapd-k2.log" --mode 0660 --group nogroup; then
+			res "restart after SIGKILL on /dev/netmap and the same run directory" 1
+			rc=0
+			LD_PRELOAD=$shim timeout 120 "$bin/nm_faults" fresh >"$R/fresh.txt" 2>&1 || rc=$?
+			grep -E '^(FAIL|POOL)' "$R/fresh.txt" || true
+			res "the restarted daemon's pool is pristine; a fresh client registers and moves traffic" $([ $rc = 0 ] && echo 1 || echo 0) "exit $rc"
+			d=$(stat -c '%a %U:%G' /dev/netmap)
+			r=$(stat -c '%a %U:%G' /run/netmapd/region-1)
+			res "--mode 0660 --group nogroup: CUSE node $d, region file $r" \
+				$([ "$d" = "660 root:nogroup" ] && [ "$r" = "660 root:nogroup" ] && echo 1 || echo 0)
+			opened=""
+			setpriv --reuid=nobody --regid=daemon --clear-groups sh -c 'exec 3<>/dev/netmap' 2>/dev/null && opened="$opened device"
+			setpriv --reuid=nobody --regid=daemon --clear-groups sh -c 'exec 3</dev/netmap' 2>/dev/null && opened="$opened device:r"
+			setpriv --reuid=nobody --regid=daemon --clear-groups sh -c 'exec 3</run/netmapd/region-1' 2>/dev/null && opened="$opened region"
+			res "a user outside the group opens neither the device nor the region file" $([ -z "$opened" ] && echo 1 || echo 0) "opened:$opened"
+			rc=0
+			LD_PRELOAD=$shim setpriv --reuid=nobody --regid=daemon --groups=nogroup timeout 120 "$bin/nm_faults" fresh >"$R/member.txt" 2>&1 || rc=$?
+			grep -E '^FAIL' "$R/member.txt" || true
+			res "a member of the group registers, maps (shim) and moves traffic" $([ $rc = 0 ] && echo 1 || echo 0) "exit $rc"
+			kill -TERM "$pid"
+			rc=0
+			wait "$pid" || rc=$?
+			res "the restarted netmapd stops cleanly" $([ $rc = 0 ] && echo 1 || echo 0) "exit $rc"
+		else
+			tail -5 "$R/netmapd-k2.log"
+			res "restart after SIGKILL" 0 "not ready"
+		fi
+	else
+		tail -5 "$R/netmapd-k1.log"
+		res "netmapd starts for the robustness tests" 0 "not ready"
+	fi
 	echo "cuse-device-tests: $passed passed, $failed failed"
 	[ "$failed" = 0 ]
 	exit
@@ -89,5 +178,5 @@ for src in Tests/device/nm_*.c; do
 	gcc -O2 -g -Wall -I Sources/ABI/include -o "$out/$(basename "$src" .c)" "$src" -pthread
 done
 export NM_TESTS="${NM_TESTS:-$default_tests}"
-exec "$repo/Tests/vm/run-in-vm.sh" --timeout "$timeout_s" -e "NM_TESTS=$NM_TESTS" -- \
+exec "$repo/Tests/vm/run-in-vm.sh" --timeout "$timeout_s" -e "NM_TESTS=$NM_TESTS" -e "FAULT_FRAMES=${FAULT_FRAMES:-5000}" -- \
 	"$repo/Tests/vm/cuse-device-tests.sh" --guest "$daemon" "$out"
