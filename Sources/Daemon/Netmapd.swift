@@ -251,7 +251,7 @@ struct Netmapd: ParsableCommand {
             let fuse: FUSEFileDevice
             do {
                 fuse = try FUSEFileDevice(device: engine, path: device, mode: modeBits, uid: 0, gid: gid,
-                                          threads: threads, log: log)
+                                          threads: threads, log: log, debugLog: { logger.debug("\($0)") })
                 try fuse.start()
             } catch {
                 throw DaemonError(message: "FUSE-file front end failed: \(error)")

@@ -215,7 +215,7 @@ let device = FakeDevice(path: regionPath, size: regionSize)
 let frontEnd: FUSEFileDevice
 do {
     frontEnd = try FUSEFileDevice(device: device, path: path, mode: 0o666, uid: 0, gid: 0, threads: threads,
-                                  log: { say("log: \($0)") })
+                                  log: { say("log: \($0)") }, debugLog: { say("debug: \($0)") })
     try frontEnd.start()
 } catch {
     say("probe: start failed: \(error)")

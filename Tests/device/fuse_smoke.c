@@ -274,6 +274,50 @@ static int run_tests(const char *path, size_t region_size)
 		      "fork: one release after both closed");
 	}
 
+	/* close with the region mapped (netmap: the mapping holds the file):
+	 * the release comes at munmap, or at exit. In a child, whose only file
+	 * of its own is the mapped one (the fake counts every file registered). */
+	{
+		struct counters before;
+		counters(fd, &before);
+		pid_t pid = fork();
+		if (pid == 0) {
+			struct counters b, a;
+			counters(fd, &b);
+			int f = open(path, O_RDWR);
+			unsigned char *m = mmap(NULL, region_size, PROT_READ | PROT_WRITE, MAP_SHARED, f, 0);
+			close(f);
+			if (m == MAP_FAILED)
+				_exit(3);
+			usleep(400000);
+			counters(fd, &a);
+			int kept = a.releases == b.releases;
+			munmap(m, region_size);
+			int got = wait_releases(fd, b.releases + 1, &a) == 0;
+			_exit(!kept ? 1 : !got ? 2 : 0);
+		}
+		int status = -1;
+		waitpid(pid, &status, 0);
+		check(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		      "close with the region mapped: no release for 0.4 s, one at munmap");
+		counters(fd, &before);
+		pid = fork();
+		if (pid == 0) {
+			int f = open(path, O_RDWR);
+			unsigned char *m = mmap(NULL, region_size, PROT_READ | PROT_WRITE, MAP_SHARED, f, 0);
+			close(f);
+			usleep(300000);
+			_exit(m == MAP_FAILED ? 3 : 0);
+		}
+		waitpid(pid, &status, 0);
+		int got = wait_releases(fd, before.releases + 1, &c) == 0;
+		usleep(200000);
+		counters(fd, &c);
+		check(WIFEXITED(status) && WEXITSTATUS(status) == 0 && got && c.releases == before.releases + 1 &&
+		      c.double_releases == 0,
+		      "close with the region mapped, then exit: one release at exit");
+	}
+
 	close(fd);
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;

@@ -195,6 +195,7 @@ export -f par
 export work
 run_test "nm_pipe_traffic: 4 pipes in parallel, 200000 frames each" 180 bash -c par
 run_test "nm_killer: $killer_runs SIGKILLs mid-traffic, then register/close churn" 300 "$work/nm_killer" "$killer_runs"
+run_test "nm_faults mapped_close: a registration lives until munmap or exit, not close" 60 "$work/nm_faults" mapped_close
 
 # --- the daemon's log: no warnings, errors or leaks it had to reclaim ---
 bad=$(grep -E '^netmapd\[[0-9]+\]: (warning|error|critical)|reclaimed' "$work/netmapd.log" | head -5)

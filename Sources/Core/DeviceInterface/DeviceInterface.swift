@@ -130,6 +130,7 @@ public protocol DeviceFile: AnyObject, Sendable {
     /// (EINVAL before registration or beyond the region).
     func mmapCheck(offset: UInt64, length: UInt64) -> Int32
     /// The last reference went away: undo the registration, free everything.
-    /// For FUSE this can come while the client still maps the region.
+    /// (The FUSE-file front end holds it back while the opening process
+    /// still maps the region, as netmap's mapping holds its file.)
     func release()
 }

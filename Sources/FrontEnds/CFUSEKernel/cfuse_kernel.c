@@ -9,7 +9,9 @@
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
 _Static_assert(sizeof(struct fk_in_header) == 40, "fuse_in_header");
 _Static_assert(sizeof(struct fk_out_header) == 16, "fuse_out_header");
@@ -71,4 +73,13 @@ long fk_fs_type(const char *path)
 	if (statfs(path, &sfs) != 0)
 		return -1;
 	return (long)sfs.f_type;
+}
+
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434   /* the same number on every architecture */
+#endif
+
+int fk_pidfd_open(int pid)
+{
+	return (int)syscall(SYS_pidfd_open, pid, 0);
 }

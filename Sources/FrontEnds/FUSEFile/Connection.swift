@@ -78,37 +78,52 @@ final class FUSEPollWaker: PollWaker {
     var coalescingKey: UInt64? { kh }
 }
 
+/// One open file: the device file and the process that opened it (nil when
+/// unknown: pid 0 in the header, or the opener vanished during OPEN).
+struct OpenFile: Sendable {
+    var file: any DeviceFile
+    var opener: Opener?
+}
+
 /// Open files by the file handle (fh) returned in the OPEN reply. Removal is
-/// the only way to reach `release()`, so each file is released exactly once
-/// whether RELEASE or stop() gets there first.
+/// the only way to reach `release()` (directly, or after a stay in
+/// `MappingHolds`), so each file is released exactly once whether RELEASE or
+/// stop() gets there first.
 final class OpenFileTable: Sendable {
     private struct State {
         var nextHandle: UInt64 = 1
-        var files: [UInt64: any DeviceFile] = [:]
+        var files: [UInt64: OpenFile] = [:]
     }
 
     private let state = Mutex(State())
 
-    func insert(_ file: any DeviceFile) -> UInt64 {
+    func insert(_ file: any DeviceFile, opener: Opener?) -> UInt64 {
         state.withLock { s in
             let fh = s.nextHandle
             s.nextHandle &+= 1
-            s.files[fh] = file
+            s.files[fh] = OpenFile(file: file, opener: opener)
             return fh
         }
     }
 
     func lookup(_ fh: UInt64) -> (any DeviceFile)? {
-        state.withLock { $0.files[fh] }
+        state.withLock { $0.files[fh]?.file }
     }
 
-    func remove(_ fh: UInt64) -> (any DeviceFile)? {
+    func remove(_ fh: UInt64) -> OpenFile? {
         state.withLock { $0.files.removeValue(forKey: fh) }
+    }
+
+    /// The files still open whose opener satisfies `match`.
+    func files(where match: (Opener) -> Bool) -> [any DeviceFile] {
+        state.withLock { s in
+            s.files.values.compactMap { entry in entry.opener.map(match) == true ? entry.file : nil }
+        }
     }
 
     func removeAll() -> [any DeviceFile] {
         state.withLock { s in
-            let all = Array(s.files.values)
+            let all = s.files.values.map(\.file)
             s.files.removeAll()
             return all
         }

@@ -14,16 +14,23 @@
 //                                  with process_vm_readv (Worker.swift).
 //            poll()  -> POLL    -> DeviceFile.poll with a waker that writes
 //                                  FUSE_NOTIFY_POLL (Connection.swift).
-//            close() -> RELEASE -> DeviceFile.release, once.
+//            close() -> RELEASE -> DeviceFile.release, once; deferred while
+//                                  the opening process still maps the
+//                                  region (MappingHolds.swift).
 //   stop()   aborts the connection (fusectl), unmounts, joins the workers,
-//            releases files still open, removes the file if it made it.
+//            releases files still open or kept, removes the file if it made it.
 //
 // Deliberate differences from netmap's character device, forced by FUSE:
 // * mmap is served by the kernel from the backing file: it cannot be refused
 //   before registration or beyond the region (`DeviceFile.mmapCheck` is not
 //   consulted); a mapping beyond the region file's size faults (SIGBUS).
-// * a mapping holds the backing file, not the FUSE file, so close() with the
-//   region still mapped releases the binding (netmap keeps it until munmap).
+// * a mapping holds the backing file, not the FUSE file, so RELEASE comes at
+//   close() even with the region still mapped. The front end keeps the
+//   registration then, as netmap does until munmap, but can only tell which
+//   process maps the region, not through which descriptor: it keeps a closed
+//   registered file while its opener has more mappings than other
+//   registered descriptors (MappingHolds.swift); a mapping inherited by
+//   fork() or made by a process the descriptor was passed to does not count.
 // * a NULL or unreadable argument to an _IOW/_IOWR ioctl fails in the kernel
 //   with EFAULT before the daemon sees it (netmap: EINVAL for NULL).
 // * read/write answer EINVAL, as netmap's device (no read/write methods) does.
@@ -43,10 +50,12 @@ public final class FUSEFileDevice: @unchecked Sendable {
     private let gid: UInt32
     private let threadCount: Int
     private let log: @Sendable (String) -> Void
+    private let debugLog: @Sendable (String) -> Void
 
     private struct Running {
         var connection: FUSEConnection
         var files: OpenFileTable
+        var holds: MappingHolds
         var workers: [pthread_t]
         var exited: Exits
         var createdFile: Bool
@@ -66,8 +75,12 @@ public final class FUSEFileDevice: @unchecked Sendable {
     ///   - mode: permission bits reported for the file (the kernel checks
     ///     them: the mount uses default_permissions and allow_other).
     ///   - threads: worker threads reading /dev/fuse.
+    ///   - log: what an operator should see (start, stop, failures).
+    ///   - debugLog: details (registrations kept after close while mapped,
+    ///     and their release); discarded when nil.
     public init(device: NetmapDevice, path: String, mode: UInt32, uid: UInt32, gid: UInt32,
-                threads: Int = 2, log: @escaping @Sendable (String) -> Void) throws {
+                threads: Int = 2, log: @escaping @Sendable (String) -> Void,
+                debugLog: (@Sendable (String) -> Void)? = nil) throws {
         guard path.hasPrefix("/") else { throw FUSEFileError("FUSE file path must be absolute: \(path)") }
         guard threads >= 1 else { throw FUSEFileError("FUSE front end needs at least one thread") }
         self.device = device
@@ -77,6 +90,7 @@ public final class FUSEFileDevice: @unchecked Sendable {
         self.gid = gid
         self.threadCount = threads
         self.log = log
+        self.debugLog = debugLog ?? { _ in }
     }
 
     deinit {
@@ -125,12 +139,22 @@ public final class FUSEFileDevice: @unchecked Sendable {
 
         // Passthrough backing files can be registered only after the INIT
         // reply, and only one per inode: register the region once, here.
+        let files = OpenFileTable()
+        let holds: MappingHolds
+        do {
+            holds = try MappingHolds(files: files, debug: debugLog)
+        } catch let error as FUSEFileError {
+            throw fail(error)
+        }
         let backingID: Int32
         switch Sys.open(device.regionPath, O_RDWR) {
         case .failure(let e):
             throw fail(FUSEFileError("open region file \(device.regionPath)", errno: e.rawValue))
         case .success(let region):
             defer { Sys.close(region) }  // the kernel holds its own reference
+            if case .success(let st) = Sys.fileStatus(fd: region) {
+                holds.addTarget(dev: UInt64(st.st_dev), inode: UInt64(st.st_ino))
+            }
             switch Sys.backingOpen(device: fuse, file: region) {
             case .success(let id): backingID = id
             case .failure(let e):
@@ -140,14 +164,17 @@ public final class FUSEFileDevice: @unchecked Sendable {
         }
 
         let connection = FUSEConnection(fd: fuse, backingID: backingID)
-        let files = OpenFileTable()
+        if case .failure(let e) = holds.start() {
+            throw fail(FUSEFileError("start the mapping reaper thread", errno: e.rawValue))
+        }
+        cleanup.append { holds.stop() }
         let now = Sys.now()
         let attributes = FileAttributes(mode: UInt32(S_IFREG) | mode, uid: uid, gid: gid,
                                         seconds: UInt64(now.tv_sec), nanoseconds: UInt32(now.tv_nsec))
         let exits = Exits()
         var workers: [pthread_t] = []
         for _ in 0 ..< threadCount {
-            let worker = Worker(connection: connection, files: files, device: device,
+            let worker = Worker(connection: connection, files: files, holds: holds, device: device,
                                 attributes: attributes, log: log)
             switch spawn(worker, exits: exits) {
             case .success(let thread):
@@ -165,10 +192,12 @@ public final class FUSEFileDevice: @unchecked Sendable {
         var connectionNumber: UInt64? = nil
         if case .success(let st) = Sys.fileStatus(path) {
             connectionNumber = Sys.kernelDeviceNumber(UInt64(st.st_dev))
+            // /proc/PID/maps shows a passthrough mapping as this file.
+            holds.addTarget(dev: UInt64(st.st_dev), inode: UInt64(st.st_ino))
         }
         log("fuse: \(path) mounted (\(threadCount) threads, passthrough backing \(backingID)"
             + " -> \(device.regionPath), \(device.regionSize) bytes)")
-        return Running(connection: connection, files: files, workers: workers, exited: exits,
+        return Running(connection: connection, files: files, holds: holds, workers: workers, exited: exits,
                        createdFile: createdFile, connectionNumber: connectionNumber)
     }
 
@@ -321,6 +350,7 @@ public final class FUSEFileDevice: @unchecked Sendable {
         }
 
         for file in state.files.removeAll() { file.release() }
+        state.holds.stop()
         if state.createdFile, case .failure(let e) = Sys.unlink(path), e.rawValue != ENOENT {
             log("fuse: remove \(path): \(FUSEFileError("unlink", errno: e.rawValue))")
         }

@@ -174,6 +174,71 @@ enum Sys {
         return (major << 20) | minor
     }
 
+    /// pidfd_open(2) of thread-group leader `pid`.
+    static func pidfdOpen(_ pid: Int32) -> Result<Int32, Errno> {
+        let fd = fk_pidfd_open(pid)
+        return fd >= 0 ? .success(fd) : .failure(Errno(rawValue: Glibc.errno))
+    }
+
+    /// True once the process behind `pidfd` has exited (the descriptor
+    /// polls readable); a zombie counts as exited.
+    static func processExited(_ pidfd: Int32) -> Bool {
+        var p = pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)
+        while true {
+            let n = Glibc.poll(&p, 1, 0)
+            if n >= 0 { return n > 0 }
+            if Glibc.errno != EINTR { return true }
+        }
+    }
+
+    /// The whole contents of a (/proc) file, read in `chunk`-sized reads;
+    /// nil if it cannot be opened or read.
+    static func readWholeFile(_ path: String, chunk: Int = 65536) -> [UInt8]? {
+        guard case .success(let fd) = open(path, O_RDONLY) else { return nil }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: chunk)
+        while true {
+            let r = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress!, chunk) }
+            switch r {
+            case .success(0): return bytes
+            case .success(let n): bytes.append(contentsOf: buffer[0 ..< n])
+            case .failure: return nil
+            }
+        }
+    }
+
+    /// (major, minor) of a userspace dev_t (glibc's gnu_dev_major/minor).
+    static func deviceNumbers(_ dev: UInt64) -> (major: UInt32, minor: UInt32) {
+        let major = ((dev >> 8) & 0xfff) | ((dev >> 32) & 0xffff_f000)
+        let minor = (dev & 0xff) | ((dev >> 12) & 0xffff_ff00)
+        return (UInt32(truncatingIfNeeded: major), UInt32(truncatingIfNeeded: minor))
+    }
+
+    /// fstat(2).
+    static func fileStatus(fd: Int32) -> Result<stat, Errno> {
+        var st = stat()
+        return fstat(fd, &st) == 0 ? .success(st) : .failure(Errno(rawValue: Glibc.errno))
+    }
+
+    /// A non-blocking, close-on-exec pipe: (read end, write end).
+    static func wakePipe() -> Result<(Int32, Int32), Errno> {
+        var fds: [Int32] = [-1, -1]
+        guard Glibc.pipe(&fds) == 0 else { return .failure(Errno(rawValue: Glibc.errno)) }
+        for fd in fds {
+            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+            _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+        }
+        return .success((fds[0], fds[1]))
+    }
+
+    /// CLOCK_MONOTONIC now, in seconds.
+    static func monotonicSeconds() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+
     /// CLOCK_REALTIME now.
     static func now() -> timespec {
         var ts = timespec()

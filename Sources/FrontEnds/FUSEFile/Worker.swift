@@ -37,16 +37,18 @@ final class Worker: @unchecked Sendable {
 
     private let connection: FUSEConnection
     private let files: OpenFileTable
+    private let holds: MappingHolds
     private let device: any NetmapDevice
     private let attributes: FileAttributes
     private let log: @Sendable (String) -> Void
     private let request: UnsafeMutableRawPointer
     private let reply: UnsafeMutableRawPointer
 
-    init(connection: FUSEConnection, files: OpenFileTable, device: any NetmapDevice,
+    init(connection: FUSEConnection, files: OpenFileTable, holds: MappingHolds, device: any NetmapDevice,
          attributes: FileAttributes, log: @escaping @Sendable (String) -> Void) {
         self.connection = connection
         self.files = files
+        self.holds = holds
         self.device = device
         self.attributes = attributes
         self.log = log
@@ -216,8 +218,11 @@ final class Worker: @unchecked Sendable {
     private func open(_ header: fk_in_header) {
         guard header.nodeid == UInt64(FK_ROOT_ID) else { return replyError(header.unique, ENOENT) }
         let client = ClientIdentity(pid: Int32(bitPattern: header.pid), uid: header.uid, gid: header.gid)
+        // Pinned now, while the calling thread waits for this reply (see
+        // MappingHolds): RELEASE carries no pid, and by then it may be reused.
+        let opener = holds.openers.opener(ofThread: client.pid)
         let file = device.open(client: client)
-        let fh = files.insert(file)
+        let fh = files.insert(file, opener: opener)
         // PASSTHROUGH: mmap of this file maps the region file itself, so
         // clients need no shim. DIRECT_IO keeps read/write coming here (they
         // would otherwise go to the backing file); mmap still goes through.
@@ -227,16 +232,19 @@ final class Worker: @unchecked Sendable {
                               backing_id: connection.backingID)
         if !send(header.unique, error: 0, bodyLength: body(out)) {
             // The open was interrupted or aborted: no RELEASE will come.
-            files.remove(fh)?.release()
+            files.remove(fh)?.file.release()
         }
     }
 
     /// RELEASE comes once per open file description when its last reference
     /// goes (pid 0, background). With passthrough, a mapping holds the
     /// backing file, not this one, so RELEASE can come while the region is
-    /// still mapped: unlike netmap, the binding ends at close, not munmap.
+    /// still mapped. netmap keeps the binding until munmap then, and so does
+    /// this front end: MappingHolds keeps the file registered while the
+    /// process that opened it still maps the region, and releases it once
+    /// that process unmaps it or exits (or at stop).
     private func release(_ unique: UInt64, _ input: fk_release_in) {
-        files.remove(input.fh)?.release()
+        if let entry = files.remove(input.fh) { holds.release(entry) }
         replyError(unique, 0)
     }
 

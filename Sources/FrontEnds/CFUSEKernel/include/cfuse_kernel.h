@@ -253,6 +253,10 @@ long fk_write_caller(int pid, const void *local, uint64_t remote, size_t length)
 int fk_stat_sync(const char *path, uint32_t *mode, uint64_t *size);
 /* statfs(path).f_type, or -1 with errno set. */
 long fk_fs_type(const char *path);
+/* pidfd_open(pid, 0): a close-on-exec descriptor that becomes readable
+ * (POLLIN) once process `pid` (a thread-group leader) has exited; -1 with
+ * errno set (EINVAL: `pid` is not a thread-group leader, ESRCH: gone). */
+int fk_pidfd_open(int pid);
 #define FK_FUSE_SUPER_MAGIC 0x65735546L
 
 #endif /* CFUSE_KERNEL_H */
