@@ -2,6 +2,10 @@
 #   make run    install what is missing, build, start netmapd with a demo
 #   make test   install what is missing, run every test (core, device, CUSE VM)
 #   make bench  performance against the raw kernel interfaces (not part of test)
+#   make soak   a release netmapd under churning mixed traffic for SOAK_MINUTES
+#               (default 5): every frame accounted for, memory flat, pool
+#               whole, clean exit (not part of test; SOAK_NETMAPD=path to
+#               soak a given daemon)
 
 SWIFT      ?= swift
 CC         ?= gcc
@@ -13,7 +17,7 @@ NETMAPD    := .build/$(CONFIG)/netmapd
 SHIM       := $(BUILD_DIR)/libnetmapd-shim.so
 export PATH := /opt/swift/usr/bin:$(PATH)
 
-.PHONY: bench all deps build shim test test-core test-device test-net test-vm run clean fuzz fuzz-ci test-asan test-tsan install uninstall test-service
+.PHONY: bench all deps build shim test test-core test-device test-net test-vm run clean fuzz fuzz-ci test-asan test-tsan install uninstall test-service soak
 
 all: build
 
@@ -86,6 +90,20 @@ test-asan: deps
 
 test-tsan: deps
 	scripts/test-tsan.sh
+
+# Soak (Tests/soak/soak.sh, which says exactly what it checks): a netmapd
+# per namespace of a veth fixture, both interface backends, pipes and null
+# ports, clients coming, going and being killed for SOAK_MINUTES. Release
+# builds in their own scratch path, so a debug build is left alone.
+SOAK_MINUTES ?= 5
+SOAK_SCRATCH ?= .build-soak
+SOAK_NETMAPD ?=
+soak:
+	@scripts/install-deps.sh all
+	$(if $(SOAK_NETMAPD),,$(SWIFT) build -c release --product netmapd --scratch-path $(SOAK_SCRATCH))
+	$(SWIFT) build -c release --product netmapctl --scratch-path $(SOAK_SCRATCH)
+	SOAK_MINUTES=$(SOAK_MINUTES) NETMAPCTL=$(SOAK_SCRATCH)/release/netmapctl \
+		Tests/soak/soak.sh $(or $(SOAK_NETMAPD),$(SOAK_SCRATCH)/release/netmapd)
 
 clean:
 	rm -rf .build $(BUILD_DIR)

@@ -13,6 +13,8 @@ build_pkgs+=(libxdp-dev)
 test_pkgs=(qemu-system-x86 busybox-static cpio kmod iproute2 gzip)
 # net tests (Tests/net): ping across the veth pair, offloads off
 test_pkgs+=(iputils-ping ethtool)
+# service tests and make soak read netmapctl status --json with jq
+test_pkgs+=(jq)
 bench_pkgs=(python3 python3-matplotlib)
 case "${1:-all}" in
 	build) want=("${build_pkgs[@]}") ;;

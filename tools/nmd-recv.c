@@ -174,6 +174,11 @@ int main(int argc, char **argv)
 	if (!status && (lost || bad || seen.dups || seen.beyond || (count == 0 && frames == 0)))
 		status = 1;
 	(void)quiet;
+	/* Hand the slots consumed since the last sync back: a pipe's sender
+	 * gets its TX slots back only through its peer's RX sync (as with
+	 * netmap), and waits for them before it exits. */
+	if (status != 3)
+		(void)ioctl(p.fd, NIOCRXSYNC, NULL);
 	if (nspare) {
 		/* Chain the extra buffers we hold back from ni_bufs_head (§4.7). */
 		struct netmap_ring *r0 = nmd_rxring(p.nifp, p.first_rx);

@@ -40,7 +40,11 @@ _Static_assert(NMD_TP_STATUS_USER == TP_STATUS_USER && NMD_TP_STATUS_KERNEL == T
 
 int nmd_packet_open(int receive)
 {
-	int fd = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, receive ? htons(ETH_P_ALL) : 0);
+	/* Protocol 0: the socket receives nothing until nmd_packet_bind hooks it
+	 * to one interface with ETH_P_ALL. Opened with ETH_P_ALL it would take
+	 * every interface's frames until then, and count them in tp_drops when
+	 * they do not fit. */
+	int fd = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
 	int one = 1;

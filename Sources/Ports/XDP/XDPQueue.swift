@@ -122,6 +122,10 @@ final class XDPQueue: EventHandler, @unchecked Sendable {
     /// mode (for the release log line: the cost of the receive path).
     private(set) var rxFrames: UInt64 = 0
     private(set) var rxNanos: UInt64 = 0
+    /// The socket's kernel counters when RX last entered netmap mode: the
+    /// socket outlives an RX binding while TX is on, and its counters run
+    /// on, so the release report takes the difference.
+    private var rxStatsBase = nmd_xsk_stats()
     /// Received descriptors of the sync in progress.
     private var descs: UnsafeMutablePointer<nmd_xsk_desc>
     private var descCapacity = 0
@@ -195,6 +199,8 @@ final class XDPQueue: EventHandler, @unchecked Sendable {
                     rxDropped = 0
                     rxFrames = 0
                     rxNanos = 0
+                    rxStatsBase = nmd_xsk_stats()
+                    if let x = xsk { _ = nmd_xsk_stats(x, &rxStatsBase) }
                     do throws(NetmapError) { try startRX(kring) } catch {
                         if !txOn { closeSocket(); releaseOwned() }
                         throw error
@@ -835,13 +841,20 @@ final class XDPQueue: EventHandler, @unchecked Sendable {
         return UInt64(t.tv_sec) &* 1_000_000_000 &+ UInt64(t.tv_nsec)
     }
 
-    /// Kernel counters of the socket, for the release log line.
+    /// Kernel counters of the socket since RX last entered netmap mode
+    /// (TX's since the socket opened), for the release log line.
     func kernelStats() -> nmd_xsk_stats? {
         txLock.withLock {
             rxLock.withLock {
                 guard let xp = xsk else { return nil }
                 var st = nmd_xsk_stats()
-                return nmd_xsk_stats(xp, &st) == 0 ? st : nil
+                guard nmd_xsk_stats(xp, &st) == 0 else { return nil }
+                let b = rxStatsBase
+                st.rx_dropped &-= min(b.rx_dropped, st.rx_dropped)
+                st.rx_invalid &-= min(b.rx_invalid, st.rx_invalid)
+                st.rx_ring_full &-= min(b.rx_ring_full, st.rx_ring_full)
+                st.fill_empty &-= min(b.fill_empty, st.fill_empty)
+                return st
             }
         }
     }
