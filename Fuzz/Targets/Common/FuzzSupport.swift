@@ -118,7 +118,7 @@ final class FuzzWorld: @unchecked Sendable {
     private init() {
         // A small region, so that exhausting a pool is cheap: 32 if objects,
         // 64 ring objects of 2288 slots at most, 4096 buffers of 2048 B
-        // (enough for one default pipe: 2 links of 1024 slots).
+        // (enough for one pipe of netmap's default 2 links of 1024 slots).
         let g = try! PoolGeometry(.init(ifSize: 1024, ifCount: 32, ringSize: 36864, ringCount: 64,
                                         bufSize: 2048, bufCount: 4096))
         // Mappings are placed top-down, at the top of the highest gap that
@@ -148,6 +148,10 @@ final class FuzzWorld: @unchecked Sendable {
             if getenv("NETMAPD_FUZZ_LOG") != nil { eprint("core: \(s)") }
         }
         engine = NetmapEngine(region: region, provider: StandardPortProvider(interfaces: nics), log: log)
+        // Pipes and null ports of 64 slots unless the input asks for more
+        // (up to 4096): each input costs a sixteenth of the ring work, and
+        // the pools still run dry (the ring pool after 16 pipes).
+        engine.registry.defaultSlots = 64
         initial = engine.stats()
     }
 

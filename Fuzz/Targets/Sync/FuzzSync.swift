@@ -102,7 +102,8 @@ struct SyncFuzzer {
         benign = s0 & 0x08 != 0
         let rings = (UInt16(1 + self.input.u8() % 4), UInt16(1 + self.input.u8() % 4))
         let ps = self.input.u8()
-        // 0: the default 1024 slots, with one ring each way (2048 buffers).
+        // 0: the default slot count (netmap: 1024; 64 in this world), one
+        // ring each way.
         pipeSlotCount = ps >= 248 ? 0 : pipeSlots[Int(ps % 8)]
         pipeRings = pipeSlotCount == 0 ? (1, 1) : rings
         extraBufs = UInt32(self.input.u8() % 16)

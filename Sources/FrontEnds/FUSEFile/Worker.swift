@@ -252,11 +252,23 @@ final class Worker: @unchecked Sendable {
 
     private func poll(_ unique: UInt64, _ input: fk_poll_in) {
         guard let file = files.lookup(input.fh) else { return replyError(unique, EBADF) }
-        let waker: FUSEPollWaker? = input.flags & FK_POLL_SCHEDULE_NOTIFY != 0
-            ? FUSEPollWaker(connection: connection, kh: input.kh) : nil
+        let waker: FUSEPollWaker? = input.flags & FK_POLL_SCHEDULE_NOTIFY != 0 ? pollWaker(input.kh) : nil
         let revents = file.poll(events: Int16(truncatingIfNeeded: input.events), waker: waker)
         let out = fk_poll_out(revents: UInt32(UInt16(bitPattern: revents)), padding: 0)
         send(unique, error: 0, bodyLength: body(out))
+    }
+
+    /// Wakers are immutable (connection, kernel poll handle): each worker
+    /// keeps the ones it made, so a poll allocates nothing. Bounded: a
+    /// handle per open file that polls; the cache starts over when full.
+    private var wakers: [UInt64: FUSEPollWaker] = [:]
+
+    private func pollWaker(_ kh: UInt64) -> FUSEPollWaker {
+        if let w = wakers[kh] { return w }
+        if wakers.count >= 256 { wakers.removeAll() }
+        let w = FUSEPollWaker(connection: connection, kh: kh)
+        wakers[kh] = w
+        return w
     }
 
     // MARK: - ioctl

@@ -108,28 +108,7 @@ public final class PacketBackend: InterfaceBackend, @unchecked Sendable {
         let events = monitor.drain()
         guard !events.isEmpty else { return }
         let live = ports.withLock { $0.values.compactMap(\.port) }
-        for e in events {
-            switch e {
-            case .removed(let ifindex):
-                for p in live where p.ifindex == ifindex { vanish(p) }
-            case .changed(let ifindex, let name, let mtu, let isUp):
-                for p in live where p.ifindex == ifindex {
-                    if let name, name != p.name {
-                        log.notice("\(p.name): interface renamed to \(name); the port keeps its old name")
-                    }
-                    p.linkChanged(isUp: isUp, mtu: mtu)
-                }
-            case .overrun:
-                // Lost notifications: look at every port's interface again.
-                for p in live {
-                    if let f = route.facts(index: p.ifindex) {
-                        p.linkChanged(isUp: f.isUp, mtu: f.mtu)
-                    } else {
-                        vanish(p)
-                    }
-                }
-            }
-        }
+        LinkEvents.dispatch(events, to: live, route: route, log: log) { vanish($0) }
     }
 
     private func vanish(_ p: PacketPort) {

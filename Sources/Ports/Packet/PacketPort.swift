@@ -56,7 +56,7 @@ import CPacketSys
 import NetmapCore
 import Synchronization
 
-public final class PacketPort: Port, @unchecked Sendable {
+public final class PacketPort: Port, InterfacePort, @unchecked Sendable {
     public let name: String
     public let kind = PortKind.interface
     public let geometry: PortGeometry
@@ -214,10 +214,7 @@ public final class PacketPort: Port, @unchecked Sendable {
         }
         guard !rings.isEmpty else { return }
         backend.log.info("\(name): link \(isUp ? "up: rings running again" : "down: rings stopped")")
-        for k in rings {
-            k.stopped.store(!isUp, ordering: .releasing)
-            k.wakeup()
-        }
+        LinkEvents.setStopped(rings, !isUp)
     }
 
     /// The interface is gone: every ring stays stopped for the port's life.
@@ -229,10 +226,7 @@ public final class PacketPort: Port, @unchecked Sendable {
             return Array(known.values)
         }
         guard let rings else { return false }
-        for k in rings {
-            k.stopped.store(true, ordering: .releasing)
-            k.wakeup()
-        }
+        LinkEvents.setStopped(rings, true)
         return true
     }
 }

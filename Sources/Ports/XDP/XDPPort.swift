@@ -45,7 +45,7 @@ import CXDPSys
 import NetmapCore
 import Synchronization
 
-public final class XDPPort: Port, @unchecked Sendable {
+public final class XDPPort: Port, InterfacePort, @unchecked Sendable {
     public let name: String
     public let kind = PortKind.interface
     public let geometry: PortGeometry
@@ -221,10 +221,7 @@ public final class XDPPort: Port, @unchecked Sendable {
         }
         guard !rings.isEmpty else { return }
         backend.log.info("\(name): link \(isUp ? "up: rings running again" : "down: rings stopped")")
-        for k in rings {
-            k.stopped.store(!isUp, ordering: .releasing)
-            k.wakeup()
-        }
+        LinkEvents.setStopped(rings, !isUp)
     }
 
     func markVanished() -> Bool {
@@ -236,10 +233,7 @@ public final class XDPPort: Port, @unchecked Sendable {
             return Array(known.values)
         }
         guard let rings else { return false }
-        for k in rings {
-            k.stopped.store(true, ordering: .releasing)
-            k.wakeup()
-        }
+        LinkEvents.setStopped(rings, true)
         return true
     }
 }

@@ -44,6 +44,10 @@ public final class Registry: @unchecked Sendable {
 
     /// Default slot count of a pipe whose parent is not an interface.
     public static let defaultPipeSlots = 1024
+    /// The slot count pipes and null ports get when the request names none
+    /// (netmap's 1024; the fuzz targets lower it, so that each input costs
+    /// less without leaving any path out). Set before the first request.
+    public var defaultSlots = Registry.defaultPipeSlots
 
     public init(region: MemoryRegion, provider: PortProvider, log: CoreLog = .silent) {
         self.region = region
@@ -83,8 +87,8 @@ public final class Registry: @unchecked Sendable {
             let key = "null:\(n)"
             if let a = adapters[key] { return a }
             let g = PortGeometry(txRings: max(1, hints.txRings), rxRings: max(1, hints.rxRings),
-                                 txSlots: hints.txSlots > 0 ? hints.txSlots : Self.defaultPipeSlots,
-                                 rxSlots: hints.rxSlots > 0 ? hints.rxSlots : Self.defaultPipeSlots)
+                                 txSlots: hints.txSlots > 0 ? hints.txSlots : defaultSlots,
+                                 rxSlots: hints.rxSlots > 0 ? hints.rxSlots : defaultSlots)
             let a = PortAdapter(port: provider.makeNullPort(name: key, geometry: g), region: region, registryName: key)
             adapters[key] = a
             return a
@@ -101,7 +105,7 @@ public final class Registry: @unchecked Sendable {
                 throw .ENXIO
             }
             guard pipesPerParent[parent, default: 0] < 64 else { throw .EINVAL }
-            var parentSlots = Self.defaultPipeSlots
+            var parentSlots = defaultSlots
             if let p = adapters[parent] ?? adapters.values.first(where: { $0.name == parent }) {
                 parentSlots = p.geometry.txSlots
             }

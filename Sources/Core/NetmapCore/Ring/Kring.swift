@@ -63,7 +63,9 @@ public final class Kring: @unchecked Sendable {
     /// Backend-private per-ring state (a socket, a pipe peer, ...).
     public var backendState: AnyObject?
 
-    private let waiters = Lock.Protected<[ObjectIdentifier: Weak]>([:])
+    /// Sessions bound to this ring. An array (a handful at most) that a
+    /// wake-up reads by reference: no allocation per sync.
+    private let waiters = Lock.Protected<[Weak]>([])
     private struct Weak {
         weak var waiter: RingWaiter?
     }
@@ -261,17 +263,20 @@ public final class Kring: @unchecked Sendable {
     // MARK: wake-ups
 
     public func addWaiter(_ w: RingWaiter) {
-        waiters.withLock { $0[ObjectIdentifier(w)] = Weak(waiter: w) }
+        waiters.withLock { list in
+            list.removeAll { $0.waiter == nil || $0.waiter === w }
+            list.append(Weak(waiter: w))
+        }
     }
 
     public func removeWaiter(_ w: RingWaiter) {
-        _ = waiters.withLock { $0.removeValue(forKey: ObjectIdentifier(w)) }
+        waiters.withLock { list in list.removeAll { $0.waiter == nil || $0.waiter === w } }
     }
 
     /// Something happened on this ring (packets arrived, space freed, the
     /// peer synced): every poller of a file bound to it re-evaluates.
     public func wakeup() {
-        let ws = waiters.withLock { Array($0.values) }
+        let ws = waiters.withLock { $0 }
         for w in ws { w.waiter?.ringMayBeReady() }
     }
 

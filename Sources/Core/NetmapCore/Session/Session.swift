@@ -75,10 +75,24 @@ public final class Session: DeviceFile, RingWaiter, @unchecked Sendable {
     private let lock = Lock()
     private var binding: Binding?
     private var released = false
-    /// Wakers of pollers sleeping on this file (several threads or forked
-    /// processes may poll one file). Same-key wakers replace each other;
-    /// keyless ones are capped so an abandoned poller cannot grow the list.
-    private let armedWakers = Lock.Protected<[PollWaker]>([])
+    /// Wakers of pollers that may sleep on this file (several threads or
+    /// forked processes may poll one file). Same-key wakers share an entry
+    /// (the newest is kept) that counts the polls holding it; keyless ones
+    /// are capped so an abandoned poller cannot grow the list.
+    private struct Armed {
+        var waker: PollWaker
+        /// Polls that armed this entry and have not given it back: those
+        /// that found nothing ready may be asleep.
+        var holds: Int
+        /// Identifies this entry, so that a poll gives its hold back to the
+        /// entry it armed, not to a later one of the same key.
+        let ticket: UInt64
+    }
+    private struct ArmedList {
+        var entries: [Armed] = []
+        var nextTicket: UInt64 = 0
+    }
+    private let armedWakers = Lock.Protected(ArmedList())
     static let maxArmedWakers = 64
     /// Whether a client asked where the region is (the shim does, before mmap).
     public let askedForRegion = Atomic<Bool>(false)
@@ -114,7 +128,7 @@ public final class Session: DeviceFile, RingWaiter, @unchecked Sendable {
             binding = nil
             return b
         }
-        armedWakers.withLock { $0.removeAll() }
+        armedWakers.withLock { $0.entries.removeAll() }
         engine.sessionReleased(self)
         guard let b else { return }
         registry.lock.withLock { unregisterLocked(b) }
@@ -361,7 +375,9 @@ public final class Session: DeviceFile, RingWaiter, @unchecked Sendable {
 
     public func poll(events: Int16, waker: PollWaker?) -> Int16 {
         guard let b = currentBinding else { return Int16(POLLERR) }
-        if let waker { arm(waker) }
+        // Armed before looking, so that a sync of the peer between the look
+        // and the sleep still finds the waker.
+        let ticket = waker.map { arm($0) }
         let port = b.adapter.port
         var revents: Int16 = 0
         var wantTX = events & Int16(POLLOUT | POLLWRNORM)
@@ -439,33 +455,47 @@ public final class Session: DeviceFile, RingWaiter, @unchecked Sendable {
                 break
             }
         }
-        if revents != 0, let waker { disarm(waker) }
+        if revents != 0, let ticket { disarm(ticket) }
         return revents
     }
 
-    private func arm(_ w: PollWaker) {
+    /// Returns the ticket of the entry this poll holds.
+    private func arm(_ w: PollWaker) -> UInt64 {
         armedWakers.withLock { list in
-            if let key = w.coalescingKey { list.removeAll { $0.coalescingKey == key } }
-            if list.count >= Self.maxArmedWakers { list.removeFirst() }
-            list.append(w)
+            if let key = w.coalescingKey,
+               let i = list.entries.firstIndex(where: { $0.waker.coalescingKey == key }) {
+                list.entries[i].waker = w
+                list.entries[i].holds += 1
+                return list.entries[i].ticket
+            }
+            if list.entries.count >= Self.maxArmedWakers { list.entries.removeFirst() }
+            list.nextTicket &+= 1
+            list.entries.append(Armed(waker: w, holds: 1, ticket: list.nextTicket))
+            return list.nextTicket
         }
     }
 
-    /// This poller found something ready and will not sleep. A keyed waker
-    /// stays: it stands for every poller of the file, some of which may
-    /// still sleep (one spurious notification at worst).
-    private func disarm(_ w: PollWaker) {
-        guard w.coalescingKey == nil else { return }
-        armedWakers.withLock { list in list.removeAll { $0 === w } }
+    /// This poll found something ready and will not sleep: it gives its
+    /// hold back. The entry stays while other polls that found nothing
+    /// (and may sleep) hold it; once none does it goes, so that the next
+    /// sync sends no notification that nobody waits for (a write to the
+    /// device per sync otherwise). An entry already woken and removed is
+    /// left alone.
+    private func disarm(_ ticket: UInt64) {
+        armedWakers.withLock { list in
+            guard let i = list.entries.firstIndex(where: { $0.ticket == ticket }) else { return }
+            list.entries[i].holds -= 1
+            if list.entries[i].holds <= 0 { list.entries.remove(at: i) }
+        }
     }
 
     public func ringMayBeReady() {
-        let wakers = armedWakers.withLock { list -> [PollWaker] in
-            let all = list
-            list.removeAll()
-            return all
+        let wakers = armedWakers.withLock { list -> [Armed] in
+            var taken: [Armed] = []
+            swap(&taken, &list.entries)
+            return taken
         }
-        for w in wakers { w.wake() }
+        for a in wakers { a.waker.wake() }
     }
 
     // MARK: status

@@ -1,0 +1,54 @@
+// What both interface backends (AF_PACKET, AF_XDP) do with the link monitor's
+// events: a port whose interface went down stops its rings (syncs report EIO,
+// poll POLLERR) until it comes up again; a port whose interface was deleted
+// stops them for good; a rename is noted and the port keeps its name.
+
+import NetmapCore
+
+/// A port on a Linux interface, as the link-event dispatch sees it.
+protocol InterfacePort: AnyObject {
+    var ifindex: Int32 { get }
+    var name: String { get }
+    /// Link up/down or a new MTU (event thread).
+    func linkChanged(isUp: Bool, mtu: Int?)
+}
+
+enum LinkEvents {
+    /// Applies `events` to the ports they concern. `vanish` gets each port
+    /// whose interface is gone (also when notifications were lost and the
+    /// interface is no longer there).
+    static func dispatch<P: InterfacePort>(_ events: [LinkEvent], to live: [P], route: NetlinkRoute,
+                                           log: CoreLog, vanish: (P) -> Void) {
+        for e in events {
+            switch e {
+            case .removed(let ifindex):
+                for p in live where p.ifindex == ifindex { vanish(p) }
+            case .changed(let ifindex, let name, let mtu, let isUp):
+                for p in live where p.ifindex == ifindex {
+                    if let name, name != p.name {
+                        log.notice("\(p.name): interface renamed to \(name); the port keeps its old name")
+                    }
+                    p.linkChanged(isUp: isUp, mtu: mtu)
+                }
+            case .overrun:
+                // Lost notifications: look at every port's interface again.
+                for p in live {
+                    if let f = route.facts(index: p.ifindex) {
+                        p.linkChanged(isUp: f.isUp, mtu: f.mtu)
+                    } else {
+                        vanish(p)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Stops (or restarts) `rings` and wakes their pollers, who then see
+    /// EIO / POLLERR (or carry on).
+    static func setStopped(_ rings: [Kring], _ stopped: Bool) {
+        for k in rings {
+            k.stopped.store(stopped, ordering: .releasing)
+            k.wakeup()
+        }
+    }
+}
