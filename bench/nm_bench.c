@@ -38,14 +38,6 @@
 #include "nmd_frames.h"
 #include "nmd_port.h"
 
-static double cpu(void)
-{
-	struct rusage u;
-	getrusage(RUSAGE_SELF, &u);
-	return (double)u.ru_utime.tv_sec + (double)u.ru_utime.tv_usec * 1e-6 + (double)u.ru_stime.tv_sec +
-	       (double)u.ru_stime.tv_usec * 1e-6;
-}
-
 static void report(const char *mode, uint64_t frames, uint64_t bytes, double secs, double cpus, uint64_t syncs)
 {
 	printf("nm_bench %s: frames=%llu bytes=%llu seconds=%.6f cpu=%.4f syncs=%llu\n", mode,
@@ -56,6 +48,22 @@ static void usage(void)
 {
 	fprintf(stderr, "usage: nm_bench tx|rx|sync -i PORT -t SECONDS [-l SIZE] [-b BATCH] [-d DEVICE] [-W WAIT]\n");
 	exit(2);
+}
+
+/* One poll(), which runs the sync; -1 (said) on an error or POLLERR. */
+static int sync_poll(struct pollfd *pfd, int ms, uint64_t *syncs)
+{
+	int pr = poll(pfd, 1, ms);
+	(*syncs)++;
+	if (pr < 0 && errno != EINTR) {
+		perror("nm_bench: poll");
+		return -1;
+	}
+	if (pfd->revents & POLLERR) {
+		fprintf(stderr, "nm_bench: POLLERR\n");
+		return -1;
+	}
+	return 0;
 }
 
 static int tx(struct nmd_port *p, double secs, unsigned size, unsigned batch)
@@ -73,19 +81,11 @@ static int tx(struct nmd_port *p, double secs, unsigned size, unsigned batch)
 			nmdf_build((uint8_t *)nmd_buf(ring, ring->slot[i].buf_idx), &sz, i, 1, dst, src);
 	}
 	uint64_t sent = 0, syncs = 0;
-	double t0 = nmd_now(), c0 = cpu(), stop = t0 + secs;
+	double t0 = nmd_now(), c0 = nmd_cpu(), stop = t0 + secs;
 	struct pollfd pfd = { .fd = p->fd, .events = POLLOUT };
 	while (nmd_now() < stop) {
-		int pr = poll(&pfd, 1, 1000);
-		syncs++;
-		if (pr < 0 && errno != EINTR) {
-			perror("nm_bench: poll");
+		if (sync_poll(&pfd, 1000, &syncs))
 			return 1;
-		}
-		if (pfd.revents & POLLERR) {
-			fprintf(stderr, "nm_bench: POLLERR\n");
-			return 1;
-		}
 		for (unsigned ri = p->first_tx; ri < p->last_tx; ri++) {
 			struct netmap_ring *ring = nmd_txring(p->nifp, ri);
 			uint32_t space = nmd_space(ring), head = ring->head;
@@ -120,7 +120,7 @@ static int tx(struct nmd_port *p, double secs, unsigned size, unsigned batch)
 		}
 		poll(&pfd, 1, 10);
 	}
-	report("tx", sent, sent * size, nmd_now() - t0, cpu() - c0, syncs);
+	report("tx", sent, sent * size, nmd_now() - t0, nmd_cpu() - c0, syncs);
 	return 0;
 }
 
@@ -132,16 +132,8 @@ static int rx(struct nmd_port *p, double secs, unsigned batch, double wait)
 	int done = 0;
 	struct pollfd pfd = { .fd = p->fd, .events = POLLIN };
 	for (;;) {
-		int pr = poll(&pfd, 1, 100);
-		syncs++;
-		if (pr < 0 && errno != EINTR) {
-			perror("nm_bench: poll");
+		if (sync_poll(&pfd, 100, &syncs))
 			return 1;
-		}
-		if (pfd.revents & POLLERR) {
-			fprintf(stderr, "nm_bench: POLLERR\n");
-			return 1;
-		}
 		t = nmd_now();
 		uint64_t got = 0, gotbytes = 0;
 		for (unsigned ri = p->first_rx; ri < p->last_rx; ri++) {
@@ -162,13 +154,13 @@ static int rx(struct nmd_port *p, double secs, unsigned batch, double wait)
 		if (got) {
 			if (frames == 0) {
 				t0 = t;
-				c0 = cpu();
+				c0 = nmd_cpu();
 			}
 			if (!done) {
 				frames += got;
 				bytes += gotbytes;
 				last = t;
-				c1 = cpu();
+				c1 = nmd_cpu();
 			}
 			seen = t;
 		}
@@ -197,7 +189,7 @@ static int sync_loop(struct nmd_port *p, double secs)
 			return 1;
 		}
 	uint64_t calls = 0;
-	double t0 = nmd_now(), c0 = cpu(), t = t0;
+	double t0 = nmd_now(), c0 = nmd_cpu(), t = t0;
 	while (t - t0 < secs) {
 		for (int i = 0; i < 100; i++)
 			if (ioctl(p->fd, NIOCTXSYNC, NULL) != 0) {
@@ -207,7 +199,7 @@ static int sync_loop(struct nmd_port *p, double secs)
 		calls += 100;
 		t = nmd_now();
 	}
-	report("sync", 0, 0, t - t0, cpu() - c0, calls);
+	report("sync", 0, 0, t - t0, nmd_cpu() - c0, calls);
 	return 0;
 }
 

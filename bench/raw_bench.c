@@ -40,6 +40,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "nmd_clock.h"
+
 #include "nmd_frames.h"
 #include "nmd_xdp.h"
 
@@ -49,21 +51,6 @@
 
 static const uint8_t dst_mac[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
 static const uint8_t src_mac[6] = { 0x02, 0x6e, 0x6d, 0x00, 0x00, 0x09 };
-
-static double now(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
-static double cpu(void)
-{
-	struct rusage u;
-	getrusage(RUSAGE_SELF, &u);
-	return (double)u.ru_utime.tv_sec + (double)u.ru_utime.tv_usec * 1e-6 + (double)u.ru_stime.tv_sec +
-	       (double)u.ru_stime.tv_usec * 1e-6;
-}
 
 static void die(const char *what)
 {
@@ -111,10 +98,10 @@ static int xdp_tx(const char *ifname, double secs, struct nmdf_sizes sz)
 		len[i] = nmdf_build(area + (uint64_t)i * CHUNK, &sz, i, 1, dst_mac, src_mac);
 	uint64_t sent = 0, done = 0, bytes = 0;
 	uint32_t next = 0;
-	double t0 = now(), c0 = cpu(), stop = t0 + secs;
+	double t0 = nmd_now(), c0 = nmd_cpu(), stop = t0 + secs;
 	for (;;) {
 		done += nmd_xsk_tx_completed(x);
-		int sending = now() < stop;
+		int sending = nmd_now() < stop;
 		if (!sending && done == sent)
 			break;
 		uint32_t room = nmd_xsk_tx_room(x);
@@ -129,7 +116,7 @@ static int xdp_tx(const char *ifname, double secs, struct nmdf_sizes sz)
 		}
 		nmd_xsk_tx_commit(x);
 	}
-	report("xdp-tx", done, bytes, now() - t0, cpu() - c0);
+	report("xdp-tx", done, bytes, nmd_now() - t0, nmd_cpu() - c0);
 	nmd_xsk_close(x);
 	return 0;
 }
@@ -164,12 +151,12 @@ static int xdp_rx(const char *ifname, double secs)
 	nmd_xsk_fill_commit(x);
 	fprintf(stderr, "raw_bench: ready\n");
 	uint64_t frames = 0, bytes = 0, sink = 0;
-	double t0 = 0, c0 = 0, t = 0, start = now(), last = start;
+	double t0 = 0, c0 = 0, t = 0, start = nmd_now(), last = start;
 	struct pollfd pfd = { .fd = nmd_xsk_fd(x), .events = POLLIN };
 	static struct nmd_xsk_desc d[256];
 	for (;;) {
 		uint32_t n = nmd_xsk_rx_take(x, 256, d);
-		t = now();
+		t = nmd_now();
 		if (n == 0) {
 			if (t - (frames ? last : start) > 3)
 				break;
@@ -180,7 +167,7 @@ static int xdp_rx(const char *ifname, double secs)
 		}
 		if (frames == 0) {
 			t0 = t;
-			c0 = cpu();
+			c0 = nmd_cpu();
 		}
 		last = t;
 		for (uint32_t i = 0; i < n; i++) {
@@ -195,7 +182,7 @@ static int xdp_rx(const char *ifname, double secs)
 		if (t - t0 >= secs)
 			break;
 	}
-	report("xdp-rx", frames, bytes + (sink & 0), frames ? last - t0 : 0, frames ? cpu() - c0 : 0);
+	report("xdp-rx", frames, bytes + (sink & 0), frames ? last - t0 : 0, frames ? nmd_cpu() - c0 : 0);
 	nmd_xdp_detach(ifindex, prog, mode);
 	nmd_xsk_close(x);
 	return frames ? 0 : 1;
@@ -254,8 +241,8 @@ static int pkt_tx(const char *ifname, double secs, struct nmdf_sizes sz)
 	const size_t data_off = TPACKET2_HDRLEN - sizeof(struct sockaddr_ll);
 	uint64_t sent = 0, bytes = 0;
 	unsigned next = 0;
-	double t0 = now(), c0 = cpu(), stop = t0 + secs;
-	while (now() < stop) {
+	double t0 = nmd_now(), c0 = nmd_cpu(), stop = t0 + secs;
+	while (nmd_now() < stop) {
 		for (int q = 0; q < 512; q++) {
 			struct tpacket2_hdr *h = (void *)(map + (size_t)next * fsize);
 			if (__atomic_load_n(&h->tp_status, __ATOMIC_ACQUIRE) != TP_STATUS_AVAILABLE)
@@ -281,7 +268,7 @@ static int pkt_tx(const char *ifname, double secs, struct nmdf_sizes sz)
 				pending = 1;
 		}
 	}
-	report("pkt-tx", sent, bytes, now() - t0, cpu() - c0);
+	report("pkt-tx", sent, bytes, nmd_now() - t0, nmd_cpu() - c0);
 	close(fd);
 	return 0;
 }
@@ -294,11 +281,11 @@ static int pkt_rx(const char *ifname, double secs)
 	fprintf(stderr, "raw_bench: ready\n");
 	uint64_t frames = 0, bytes = 0, sink = 0;
 	unsigned next = 0;
-	double t0 = 0, c0 = 0, t, start = now(), last = start;
+	double t0 = 0, c0 = 0, t, start = nmd_now(), last = start;
 	struct pollfd p = { .fd = fd, .events = POLLIN };
 	for (;;) {
 		struct tpacket_block_desc *b = (void *)(map + (size_t)next * bsize);
-		t = now();
+		t = nmd_now();
 		if (!(__atomic_load_n(&b->hdr.bh1.block_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER)) {
 			if (t - (frames ? last : start) > 3 || (frames && t - t0 >= secs))
 				break;
@@ -307,7 +294,7 @@ static int pkt_rx(const char *ifname, double secs)
 		}
 		if (frames == 0) {
 			t0 = t;
-			c0 = cpu();
+			c0 = nmd_cpu();
 		}
 		last = t;
 		struct tpacket3_hdr *h = (void *)((uint8_t *)b + b->hdr.bh1.offset_to_first_pkt);
@@ -323,7 +310,7 @@ static int pkt_rx(const char *ifname, double secs)
 		if (t - t0 >= secs)
 			break;
 	}
-	report("pkt-rx", frames, bytes + (sink & 0), frames ? last - t0 : 0, frames ? cpu() - c0 : 0);
+	report("pkt-rx", frames, bytes + (sink & 0), frames ? last - t0 : 0, frames ? nmd_cpu() - c0 : 0);
 	close(fd);
 	return frames ? 0 : 1;
 }

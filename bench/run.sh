@@ -221,23 +221,13 @@ for r in $(seq "$rounds"); do
 		done_groups=$((done_groups + 1))
 		log "round $r/$rounds: $g ($done_groups of $total groups, $(( $(date +%s) - start )) s so far)"
 		case $g in
-		xdp-tx|pkt-tx)
+		xdp-tx|pkt-tx|xdp-rx|pkt-rx)
+			dir=${g#*-}
+			if [ "${g%%-*}" = xdp ]; then pid=$PID_XDP dev=$work/xdp/netmap; else pid=$PID_PKT dev=$work/pkt/netmap; fi
 			for s in $sizes; do
-				tx_raw "$r" "$g" "${g%%-*}-tx" "$s"
-				for b in $(order "$r" $batches); do
-					if [ "$g" = xdp-tx ]; then tx_nm "$r" "$g" "$PID_XDP" "$work/xdp/netmap" "$s" "$b"
-					else tx_nm "$r" "$g" "$PID_PKT" "$work/pkt/netmap" "$s" "$b"; fi
-				done
-				tx_raw "$r" "$g" "${g%%-*}-tx" "$s"
-			done ;;
-		xdp-rx|pkt-rx)
-			for s in $sizes; do
-				rx_raw "$r" "$g" "${g%%-*}-rx" "$s"
-				for b in $(order "$r" $batches); do
-					if [ "$g" = xdp-rx ]; then rx_nm "$r" "$g" "$PID_XDP" "$work/xdp/netmap" "$s" "$b"
-					else rx_nm "$r" "$g" "$PID_PKT" "$work/pkt/netmap" "$s" "$b"; fi
-				done
-				rx_raw "$r" "$g" "${g%%-*}-rx" "$s"
+				"${dir}_raw" "$r" "$g" "$g" "$s"
+				for b in $(order "$r" $batches); do "${dir}_nm" "$r" "$g" "$pid" "$dev" "$s" "$b"; done
+				"${dir}_raw" "$r" "$g" "$g" "$s"
 			done ;;
 		pipe)
 			for b in $(order "$r" $batches); do pipe_nm "$r" "$b"; done ;;

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "netmapd_abi.h"
+#include "nmd_clock.h"
 
 struct nmd_port {
 	int fd;
@@ -100,13 +101,6 @@ static inline void nmd_port_close(struct nmd_port *p)
 		munmap(p->mem, p->memsize);
 	if (p->fd >= 0)
 		close(p->fd);
-}
-
-static inline double nmd_now(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
 /* "12.3 M" style. */

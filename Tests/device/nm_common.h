@@ -223,6 +223,27 @@ static inline int nmt_wait_pool(const struct netmapd_pool_stats *want, struct ne
 	}
 }
 
+/* Whether two pool snapshots agree on everything a client can change:
+ * free buffers, rings and ifs, registered descriptors and ports. */
+static inline int nmt_stat_same(const struct netmapd_pool_stats *a, const struct netmapd_pool_stats *b)
+{
+	return a->free_buffers == b->free_buffers && a->free_rings == b->free_rings && a->free_ifs == b->free_ifs &&
+	    a->sessions == b->sessions && a->ports == b->ports;
+}
+
+/* Polls the pool statistics until they agree with `want` (nmt_stat_same). */
+static inline int nmt_wait_stat(const struct netmapd_pool_stats *want, struct netmapd_pool_stats *got, double seconds)
+{
+	double end = nmt_now() + NMT_SEC(seconds);
+	for (;;) {
+		if (nmt_poolstat(-1, got) == 0 && nmt_stat_same(want, got))
+			return 1;
+		if (nmt_now() > end)
+			return 0;
+		usleep(2000);
+	}
+}
+
 /* Waits until the daemon counts `sessions` registered descriptors (a close
  * reaches the daemon asynchronously). */
 static inline int nmt_wait_sessions(uint32_t sessions, double seconds)

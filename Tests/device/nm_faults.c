@@ -86,24 +86,6 @@ static const char *pname(char *buf, const char *suffix)
 	return buf;
 }
 
-static int stat_same(const struct netmapd_pool_stats *a, const struct netmapd_pool_stats *b)
-{
-	return a->free_buffers == b->free_buffers && a->free_rings == b->free_rings && a->free_ifs == b->free_ifs &&
-	    a->sessions == b->sessions && a->ports == b->ports;
-}
-
-static int wait_stat(const struct netmapd_pool_stats *want, struct netmapd_pool_stats *got, double seconds)
-{
-	double end = nmt_now() + NMT_SEC(seconds);
-	for (;;) {
-		if (nmt_poolstat(-1, got) == 0 && stat_same(want, got))
-			return 1;
-		if (nmt_now() > end)
-			return 0;
-		usleep(2000);
-	}
-}
-
 #define STAT_FMT "free buffers %u (want %u), rings %u (%u), ifs %u (%u), sessions %u (%u), ports %u (%u)"
 #define STAT_ARGS(g, w) (g).free_buffers, (w).free_buffers, (g).free_rings, (w).free_rings, (g).free_ifs, \
 	(w).free_ifs, (g).sessions, (w).sessions, (g).ports, (w).ports
@@ -410,7 +392,7 @@ static void closed_writer(void)
 	/* What the daemon tracks itself comes back exactly. Buffers are freed as
 	 * the slots name them at release (netmap does the same): slots scribbled
 	 * before a release leak their buffers until the last client goes. */
-	wait_stat(&st0, &st, 2.0);
+	nmt_wait_stat(&st0, &st, 2.0);
 	CHECK(st.free_rings == st0.free_rings && st.free_ifs == st0.free_ifs && st.sessions == st0.sessions &&
 	    st.ports == st0.ports, "closed_writer: rings, interface objects, sessions and ports back at their start "
 	    "after the child and the parent's ports (keeper held): " STAT_FMT, STAT_ARGS(st, st0));
@@ -444,7 +426,7 @@ static void closed_writer(void)
 		nmt_port_close(&m);
 	}
 	(void)back;
-	wait_stat(&st0, &st, 2.0);
+	nmt_wait_stat(&st0, &st, 2.0);
 	CHECK(st.free_buffers == st0.free_buffers - (uint32_t)leaked && st.free_rings == st0.free_rings &&
 	    st.sessions == st0.sessions, "closed_writer: the fresh traffic left the pool as it found it: free buffers "
 	    "%u (want %u), rings %u (%u), sessions %u (%u)", st.free_buffers, st0.free_buffers - (uint32_t)leaked,
@@ -586,7 +568,7 @@ static void mapped_close(void)
 	    "mapped was kept while alive (status %#x) and released at its exit (%.3f s after)", cst,
 	    w >= 0 ? nmt_now() - t0 : -1.0);
 
-	int same = wait_stat(&st0, &st, 2.0);
+	int same = nmt_wait_stat(&st0, &st, 2.0);
 	CHECK(same, "mapped_close: pool back at its start: " STAT_FMT, STAT_ARGS(st, st0));
 }
 
@@ -819,7 +801,7 @@ static void fork_concurrent(void)
 	CHECK(st.sessions == st0.sessions + 1, "fork_concurrent: both children gone, the parent's registration is "
 	    "still one session (sessions %u, want %u)", st.sessions, st0.sessions + 1);
 	nmt_port_close(&m);
-	int back = wait_stat(&st0, &st, 5.0);
+	int back = nmt_wait_stat(&st0, &st, 5.0);
 	CHECK(back, "fork_concurrent: pool back at its start after both halves closed: " STAT_FMT, STAT_ARGS(st, st0));
 	close(kfd);
 }

@@ -183,24 +183,6 @@ static int child_churn(const char *mname, const char *sname)
 	}
 }
 
-static int stat_same(const struct netmapd_pool_stats *a, const struct netmapd_pool_stats *b)
-{
-	return a->free_buffers == b->free_buffers && a->free_rings == b->free_rings && a->free_ifs == b->free_ifs &&
-	    a->sessions == b->sessions && a->ports == b->ports;
-}
-
-static int wait_stat(const struct netmapd_pool_stats *want, struct netmapd_pool_stats *got, double seconds)
-{
-	double end = nmt_now() + NMT_SEC(seconds);
-	for (;;) {
-		if (nmt_poolstat(-1, got) == 0 && stat_same(want, got))
-			return 1;
-		if (nmt_now() > end)
-			return 0;
-		usleep(2000);
-	}
-}
-
 /* A fresh master/slave pair on `base`: 300 frames with sync ioctls. */
 static int fresh_traffic(const char *base, char *why, size_t whylen)
 {
@@ -385,7 +367,7 @@ int main(int argc, char **argv)
 
 		/* pools back where they were */
 		double t0 = nmt_now();
-		if (!wait_stat(&base_st, &st, 5.0)) {
+		if (!nmt_wait_stat(&base_st, &st, 5.0)) {
 			if (ok)
 				snprintf(why, sizeof why,
 				    "pool not back after 5 s: free buffers %u (want %u) rings %u (%u) ifs %u (%u) sessions %u (%u) ports %u (%u)",
@@ -399,7 +381,7 @@ int main(int argc, char **argv)
 		/* the daemon still serves the same pipe, and leaves the pool as it found it */
 		if (ok && !fresh_traffic(base, why, sizeof why))
 			ok = 0;
-		if (ok && !wait_stat(&base_st, &st, 5.0)) {
+		if (ok && !nmt_wait_stat(&base_st, &st, 5.0)) {
 			snprintf(why, sizeof why, "pool not back after the fresh traffic: free buffers %u (want %u)",
 			    st.free_buffers, base_st.free_buffers);
 			ok = 0;
@@ -409,7 +391,7 @@ int main(int argc, char **argv)
 			printf("FAIL nm_killer: run %d (killed %s): %s\n", run + 1, victims[v], why);
 			fflush(stdout);
 			/* get back to a known state for the next run */
-			wait_stat(&base_st, &st, 2.0);
+			nmt_wait_stat(&base_st, &st, 2.0);
 			nmt_poolstat(-1, &base_st);
 		} else if ((run + 1) % 25 == 0) {
 			nmt_info("%d runs done, %.1f s", run + 1, nmt_now() - t_start);
@@ -440,19 +422,19 @@ int main(int argc, char **argv)
 		char why[200] = "";
 		if (!(WIFSIGNALED(cst) && WTERMSIG(cst) == SIGKILL))
 			snprintf(why, sizeof why, "churn child ended by itself (status %#x)", cst);
-		else if (!wait_stat(&base_st, &st, 5.0))
+		else if (!nmt_wait_stat(&base_st, &st, 5.0))
 			snprintf(why, sizeof why,
 			    "pool not back after 5 s: free buffers %u (want %u) rings %u (%u) ifs %u (%u) sessions %u (%u) ports %u (%u)",
 			    st.free_buffers, base_st.free_buffers, st.free_rings, base_st.free_rings, st.free_ifs,
 			    base_st.free_ifs, st.sessions, base_st.sessions, st.ports, base_st.ports);
 		else if (!fresh_traffic(base, why, sizeof why))
 			;
-		else if (!wait_stat(&base_st, &st, 5.0))
+		else if (!nmt_wait_stat(&base_st, &st, 5.0))
 			snprintf(why, sizeof why, "pool not back after the fresh traffic");
 		if (why[0]) {
 			churn_fail++;
 			printf("FAIL nm_killer: churn run %d: %s\n", run + 1, why);
-			wait_stat(&base_st, &st, 2.0);
+			nmt_wait_stat(&base_st, &st, 2.0);
 			nmt_poolstat(-1, &base_st);
 		}
 	}

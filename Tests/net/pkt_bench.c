@@ -32,26 +32,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "nmd_clock.h"
+
 #define BATCH 512
 #define POOL 1024
 #define BUFSZ 2048
 #define ETHERTYPE_BENCH 0x88b5
 
 static unsigned char pool[POOL][BUFSZ];
-
-static double now(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return t.tv_sec + t.tv_nsec * 1e-9;
-}
-
-static double cpu(void)
-{
-	struct rusage r;
-	getrusage(RUSAGE_SELF, &r);
-	return r.ru_utime.tv_sec + r.ru_utime.tv_usec * 1e-6 + r.ru_stime.tv_sec + r.ru_stime.tv_usec * 1e-6;
-}
 
 static void die(const char *what)
 {
@@ -161,12 +149,12 @@ static void run_tx(const char *ifname, const char *mode, int size, double secs)
 		setup_txring(fd, &r);
 	fill_pool(size);
 	long sent = 0, calls = 0;
-	double t0 = now(), c0 = cpu(), t;
-	while ((t = now()) - t0 < secs) {
+	double t0 = nmd_now(), c0 = nmd_cpu(), t;
+	while ((t = nmd_now()) - t0 < secs) {
 		sent += ring ? ring_send(fd, &r, (int)sent, BATCH, size) : mmsg_send(fd, (int)sent, BATCH, size);
 		calls++;
 	}
-	double c = cpu() - c0;
+	double c = nmd_cpu() - c0;
 	printf("tx %-12s %4dB: %8.0f kpps  %6.2f Gbit/s  %5.2f us CPU/frame  (%ld syscalls)\n", mode, size,
 	       sent / (t - t0) / 1e3, sent * size * 8 / (t - t0) / 1e9, c / sent * 1e6, calls);
 }
@@ -271,12 +259,12 @@ static void run_rx(const char *ifname, const char *mode, double secs)
 		wakes++;
 		long n = mm ? mmsg_recv(fd, NULL) : ring_drain(&r, NULL);
 		if (n && t0 == 0) {
-			t0 = now();
-			c0 = cpu();
+			t0 = nmd_now();
+			c0 = nmd_cpu();
 			continue;
 		}
 		got += n;
-		if (t0 && (t = now()) - t0 >= secs)
+		if (t0 && (t = nmd_now()) - t0 >= secs)
 			break;
 		if (mit)
 			usleep(50);
@@ -284,7 +272,7 @@ static void run_rx(const char *ifname, const char *mode, double secs)
 	struct tpacket_stats st;
 	socklen_t sl = sizeof st;
 	getsockopt(fd, SOL_PACKET, PACKET_STATISTICS, &st, &sl);
-	double c = cpu() - c0;
+	double c = nmd_cpu() - c0;
 	printf("rx %-12s      : %8.0f kpps  %5.2f us CPU/frame  %ld wake-ups  kernel drops %u of %u\n", mode,
 	       got / (t - t0) / 1e3, c / got * 1e6, wakes, st.tp_drops, st.tp_packets);
 }
@@ -300,7 +288,7 @@ static void run_lat_tx(const char *ifname, const char *mode, int count, int gap_
 		setup_txring(fd, &r);
 	fill_pool(60);
 	for (int i = 0; i < count; i++) {
-		double ts = now();
+		double ts = nmd_now();
 		memcpy(pool[0] + 14, &ts, sizeof ts);
 		ring ? ring_send(fd, &r, 0, 1, 60) : mmsg_send(fd, 0, 1, 60);
 		usleep(gap_us);
@@ -330,7 +318,7 @@ static void run_lat_rx(const char *ifname, const char *mode, int count)
 		double ts = 0;
 		long k = mm ? mmsg_recv(fd, &ts) : ring_drain(&r, &ts);
 		if (k > 0 && ts > 0)
-			lat[n++] = (now() - ts) * 1e6;
+			lat[n++] = (nmd_now() - ts) * 1e6;
 	}
 	qsort(lat, (size_t)n, sizeof *lat, cmpd);
 	if (n == 0) {

@@ -32,6 +32,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "nmd_clock.h"
+
 #include "nmd_frames.h"
 #include "nmd_xdp.h"
 
@@ -39,21 +41,6 @@
 #define NBUF 16384u
 #define HEAD 0x19000u /* if and ring areas before the buffers, as netmapd has */
 #define CANARY 0xa5
-
-static double now(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
-static double cpu(void)
-{
-	struct rusage u;
-	getrusage(RUSAGE_SELF, &u);
-	return (double)u.ru_utime.tv_sec + (double)u.ru_utime.tv_usec * 1e-6 + (double)u.ru_stime.tv_sec +
-	       (double)u.ru_stime.tv_usec * 1e-6;
-}
 
 static uint8_t *map_region(void)
 {
@@ -122,21 +109,21 @@ static int rx(const char *ifname, uint32_t queue, int land, double seconds, stru
 		mode == NMD_XDP_NATIVE ? "native" : "generic", nmd_xsk_zerocopy(x) ? "zero-copy" : "copy",
 		land ? "land" : "copy");
 	uint64_t frames = 0, bytes = 0, bad = 0, sink = 8192;
-	double t0 = 0, t1 = 0, busy = 0, start = now();
+	double t0 = 0, t1 = 0, busy = 0, start = nmd_now();
 	struct pollfd pfd = { .fd = nmd_xsk_fd(x), .events = POLLIN };
 	static uint64_t checked[256];
 	/* land: the longest frame each buffer held (other traffic too, such
 	 * as the kernel's IPv6 neighbour discovery) */
 	static uint16_t longest[NBUF];
 	static uint32_t checked_len[256];
-	while (now() - start < seconds) {
+	while (nmd_now() - start < seconds) {
 		static struct nmd_xsk_desc descs[256];
 		uint32_t n = nmd_xsk_rx_take(x, 256, descs);
 		if (n == 0) {
 			poll(&pfd, 1, 100);
 			continue;
 		}
-		double b0 = now();
+		double b0 = nmd_now();
 		if (frames == 0)
 			t0 = b0;
 		for (uint32_t i = 0; i < n; i++) {
@@ -168,7 +155,7 @@ static int rx(const char *ifname, uint32_t queue, int land, double seconds, stru
 		frames += n;
 		nmd_xsk_rx_release(x, n);
 		nmd_xsk_fill_commit(x);
-		t1 = now();
+		t1 = nmd_now();
 		busy += t1 - b0;
 		/* What a netmap client would do with the frames (not timed).
 		 * Land: the buffers are back in the fill ring already, which a
@@ -221,7 +208,7 @@ static int tx(const char *ifname, uint32_t queue, uint64_t count, struct nmdf_si
 	uint8_t dst[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff }, src[6] = { 2, 0x6e, 0x6d, 0, 0, 9 };
 	uint64_t sent = 0, done = 0, calls = 0;
 	uint32_t next = 2;
-	double t0 = now(), c0 = cpu();
+	double t0 = nmd_now(), c0 = nmd_cpu();
 	while (done < count) {
 		done += nmd_xsk_tx_completed(x);
 		uint32_t room = nmd_xsk_tx_room(x);
@@ -237,7 +224,7 @@ static int tx(const char *ifname, uint32_t queue, uint64_t count, struct nmdf_si
 		nmd_xsk_tx_commit(x);
 		calls++;
 	}
-	double dt = now() - t0, dc = cpu() - c0;
+	double dt = nmd_now() - t0, dc = nmd_cpu() - c0;
 	printf("xsk_bench tx: %llu frames of %u-%u bytes in %.3f s: %.0f pps, %.0f ns CPU per frame (%s bind), %llu rounds\n",
 	       (unsigned long long)count, sz.min, sz.max, dt, (double)count / dt, dc / (double)count * 1e9,
 	       nmd_xsk_zerocopy(x) ? "zero-copy" : "copy", (unsigned long long)calls);
