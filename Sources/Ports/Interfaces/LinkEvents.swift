@@ -1,7 +1,8 @@
-// What both interface backends (AF_PACKET, AF_XDP) do with the link monitor's
-// events: a port whose interface went down stops its rings (syncs report EIO,
-// poll POLLERR) until it comes up again; a port whose interface was deleted
-// stops them for good; a rename is noted and the port keeps its name.
+// What both interface backends (AF_PACKET, AF_XDP) do alike: the checks of a
+// port's first registration, and the link monitor's events: a port whose
+// interface went down stops its rings (syncs report EIO, poll POLLERR) until
+// it comes up again; a port whose interface was deleted stops them for good;
+// a rename is noted and the port keeps its name.
 
 import NetmapCore
 
@@ -14,6 +15,20 @@ protocol InterfacePort: AnyObject {
 }
 
 enum LinkEvents {
+    /// §3.4 step 9, for a port's first registration: the interface must
+    /// still be the one the port was made for (ENXIO), and with RX rings an
+    /// MTU above the buffer size is refused (EINVAL: a frame would not fit
+    /// the buffers it may be split into). Returns the interface's MTU now.
+    static func checkFirstRegistration(route: NetlinkRoute, ifindex: Int32, name: String, log: CoreLog,
+                                       bindsRX: Bool, bufferSize: Int) throws(NetmapError) -> Int {
+        guard let f = route.facts(index: ifindex), f.name == name else { throw .ENXIO }
+        if bindsRX && f.mtu > bufferSize {
+            log.info("\(name): MTU \(f.mtu) is larger than the \(bufferSize)-byte netmap buffers: EINVAL")
+            throw .EINVAL
+        }
+        return f.mtu
+    }
+
     /// Applies `events` to the ports they concern. `vanish` gets each port
     /// whose interface is gone (also when notifications were lost and the
     /// interface is no longer there).

@@ -91,15 +91,11 @@ public final class PacketPort: Port, InterfacePort, @unchecked Sendable {
 
     // MARK: Port
 
-    /// §3.4 step 9: with RX rings, an MTU above the buffer size is refused
-    /// (the generic adapter would need frames longer than it may split).
+    /// §3.4 step 9 (LinkEvents.checkFirstRegistration).
     public func checkFirstRegistration(bindsRX: Bool, bufferSize: Int) throws(NetmapError) {
-        guard let f = backend.route.facts(index: ifindex), f.name == name else { throw .ENXIO }
-        mtu.store(f.mtu, ordering: .relaxed)
-        if bindsRX && f.mtu > bufferSize {
-            backend.log.info("\(name): MTU \(f.mtu) is larger than the \(bufferSize)-byte netmap buffers: EINVAL")
-            throw .EINVAL
-        }
+        let m = try LinkEvents.checkFirstRegistration(route: backend.route, ifindex: ifindex, name: name,
+                                                      log: backend.log, bindsRX: bindsRX, bufferSize: bufferSize)
+        mtu.store(m, ordering: .relaxed)
     }
 
     public func setNetmapMode(_ on: Bool, rings: [Kring]) throws(NetmapError) {
