@@ -177,7 +177,21 @@ struct Netmapd: ParsableCommand {
         // driver runs XDP natively, for 'auto'; the generic one (AF_PACKET)
         // for 'packet', for the rest under 'auto', and for --packet-interface.
         let forcedPacket = Set(packetInterfaces.flatMap { $0.split(separator: ",").map { String($0) } })
-        XDPBackend.removeLeftovers(log: logger.coreLog)
+        // Names are looked up in the caller's network namespace; each
+        // namespace's interfaces are watched while ports there exist.
+        let namespaces: ProcNamespaces
+        let domains: InterfaceDomains
+        do {
+            namespaces = try ProcNamespaces(log: logger.coreLog)
+            domains = try InterfaceDomains(log: logger.coreLog)
+        } catch {
+            throw DaemonError(message: "cannot watch network namespaces and interfaces (\(error)): netmapd needs /proc, netlink and CAP_SYS_ADMIN")
+        }
+        // What a killed daemon left attached, in every namespace there is.
+        let everyNamespace = namespaces.all()
+        let cleaned = domains.removeLeftovers(in: everyNamespace,
+                                              removers: [PacketBackend.removeLeftover, XDPBackend.removeLeftover])
+        logger.debug("looked for leftovers in \(everyNamespace.count) network namespace(s): \(cleaned.count) removed")
         var xdpBackend: XDPBackend?
         if backend == .xdp || backend == .auto {
             var xc = XDPBackendConfig()
@@ -187,7 +201,7 @@ struct Netmapd: ParsableCommand {
             xc.attach = backend == .auto ? .native : xdpMode
             xc.rxPath = xdpRxCopy ? .bounce : .land
             do {
-                xdpBackend = try XDPBackend(config: xc, log: logger.coreLog)
+                xdpBackend = try XDPBackend(config: xc, domains: domains, log: logger.coreLog)
             } catch {
                 if backend == .xdp { throw DaemonError(message: "native (AF_XDP) backend failed to start: \(error)") }
                 logger.notice("AF_XDP is not available (\(error)): every interface goes through AF_PACKET")
@@ -201,11 +215,10 @@ struct Netmapd: ParsableCommand {
             cfg.qdiscBypass = packetQdiscBypass
             cfg.kernelRxFrames = packetRxFrames
             do {
-                packetBackend = try PacketBackend(config: cfg, log: logger.coreLog)
+                packetBackend = try PacketBackend(config: cfg, domains: domains, log: logger.coreLog)
             } catch {
                 throw DaemonError(message: "generic (AF_PACKET) backend failed to start: \(error)")
             }
-            packetBackend?.removeLeftovers()
             logger.info("AF_PACKET (generic backend): \(packetRings) ring pair(s) of \(packetSlots) slots")
         }
         if xdpBackend != nil {
@@ -214,11 +227,10 @@ struct Netmapd: ParsableCommand {
         let interfaces: InterfaceBackend? = backend == .packet ? packetBackend
             : SelectingBackend(xdp: xdpBackend, packet: packetBackend, packetInterfaces: forcedPacket,
                                fallBack: backend == .auto, log: logger.coreLog)
-        let provider = StandardPortProvider(interfaces: interfaces)
+        let provider = StandardPortProvider(interfaces: interfaces, namespaces: namespaces)
         let engine = NetmapEngine(region: region, provider: provider, log: logger.coreLog)
         let registry = engine.registry
-        packetBackend?.onInterfaceVanished { registry.interfaceVanished($0) }
-        xdpBackend?.onInterfaceVanished { registry.interfaceVanished($0) }
+        domains.onInterfaceVanished { registry.interfaceVanished(port: $0) }
         let log: @Sendable (String) -> Void = { logger.info("\($0)") }
 
         var useCUSE: Bool
@@ -274,6 +286,7 @@ struct Netmapd: ParsableCommand {
         if let t = cuseThread { pthread_join(t, nil) }
         packetBackend?.shutdown()
         xdpBackend?.shutdown()
+        domains.shutdown()
         // The region file goes now, whoever still holds the mapping: clients
         // have lost the device, and a restart creates a new file anyway.
         unlink(region.path)

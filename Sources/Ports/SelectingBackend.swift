@@ -28,35 +28,37 @@ public final class SelectingBackend: InterfaceBackend, @unchecked Sendable {
         self.log = log
     }
 
-    public func port(for name: String, region: MemoryRegion) throws(NetmapError) -> Port {
+    public func port(for name: String, in ns: NetNamespace, region: MemoryRegion) throws(NetmapError) -> Port {
+        let label = ns.isDaemons ? name : "\(name) (\(ns))"
         if packetInterfaces.contains(name), let packet {
-            say(name, "AF_PACKET (generic backend): listed with --packet-interface")
-            return try packet.port(for: name, region: region)
+            say(label, "AF_PACKET (generic backend): listed with --packet-interface")
+            return try packet.port(for: name, in: ns, region: region)
         }
         guard let xdp else {
             guard let packet else { throw .ENXIO }
-            return try packet.port(for: name, region: region)
+            return try packet.port(for: name, in: ns, region: region)
         }
         if fallBack, let packet {
-            if let why = xdp.unsuitability(of: name, region: region) {
-                say(name, "AF_PACKET (generic backend): AF_XDP does not fit: \(why)")
-                return try packet.port(for: name, region: region)
+            if let why = xdp.unsuitability(of: name, in: ns, region: region) {
+                say(label, "AF_PACKET (generic backend): AF_XDP does not fit: \(why)")
+                return try packet.port(for: name, in: ns, region: region)
             }
-            say(name, "AF_XDP (native backend)")
+            say(label, "AF_XDP (native backend)")
         }
-        return try xdp.port(for: name, region: region)
+        return try xdp.port(for: name, in: ns, region: region)
     }
 
-    public func exists(_ name: String) -> Bool {
-        xdp?.exists(name) ?? packet?.exists(name) ?? false
+    public func exists(_ name: String, in ns: NetNamespace) -> Bool {
+        xdp?.exists(name, in: ns) ?? packet?.exists(name, in: ns) ?? false
     }
 
-    private func say(_ name: String, _ what: String) {
+    private func say(_ label: String, _ what: String) {
         let new = said.withLock { s -> Bool in
-            guard s[name] != what else { return false }
-            s[name] = what
+            guard s[label] != what else { return false }
+            if s.count > 4096 { s.removeAll() }   // many short-lived namespaces
+            s[label] = what
             return true
         }
-        if new { log.info("\(name): \(what)") }
+        if new { log.info("\(label): \(what)") }
     }
 }

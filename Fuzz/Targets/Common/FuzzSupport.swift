@@ -292,12 +292,12 @@ final class FuzzNICBackend: InterfaceBackend, @unchecked Sendable {
         "eth0": FuzzNIC(name: "eth0", rings: 1, slots: 1024, host: 1, mtu: 1500),
     ]
 
-    func port(for name: String, region: MemoryRegion) throws(NetmapError) -> Port {
+    func port(for name: String, in ns: NetNamespace, region: MemoryRegion) throws(NetmapError) -> Port {
         guard let n = nics[name] else { throw .ENXIO }
         return FuzzNICPort(n)
     }
 
-    func exists(_ name: String) -> Bool { nics[name] != nil }
+    func exists(_ name: String, in ns: NetNamespace) -> Bool { nics[name] != nil }
 
     func reset() {
         for n in nics.values {

@@ -27,13 +27,13 @@ struct StatusReport {
             var t = Table(["PORT", "BACKEND", "TX RINGS", "RX RINGS", "HOST TX", "HOST RX", "FILES"],
                           right: [false, false, true, true, true, true, true])
             for port in e.ports {
-                t.add([port.name, port.backend, "\(port.txRings)", "\(port.rxRings)", "\(port.hostTxRings)",
+                t.add([Self.portLabel(port), port.backend, "\(port.txRings)", "\(port.rxRings)", "\(port.hostTxRings)",
                        "\(port.hostRxRings)", "\(port.files)"])
             }
             out += t.render(indent: 2)
         }
 
-        let rings = e.ports.flatMap { port in port.rings.map { (port.name, $0) } }
+        let rings = e.ports.flatMap { port in port.rings.map { (Self.portLabel(port), $0) } }
         out += "\nrings:\n"
         if rings.isEmpty {
             out += "  (none)\n"
@@ -82,6 +82,11 @@ struct StatusReport {
         if h > 0 { return "\(h)h \(m)m \(sec)s" }
         if m > 0 { return "\(m)m \(sec)s" }
         return "\(sec)s"
+    }
+
+    /// A port's name, with its network namespace when not the daemon's.
+    static func portLabel(_ p: EngineStatus.PortStatus) -> String {
+        p.namespace.map { "\(p.name) [\($0)]" } ?? p.name
     }
 
     static func size(_ b: UInt64) -> String {

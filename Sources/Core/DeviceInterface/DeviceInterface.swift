@@ -106,6 +106,12 @@ extension PollWaker {
     public var coalescingKey: UInt64? { nil }
 }
 
+extension DeviceFile {
+    public func ioctl(command: UInt32, argument: UInt64, memory: CallerMemory, caller: Int32) -> IoctlOutcome {
+        ioctl(command: command, argument: argument, memory: memory)
+    }
+}
+
 /// The netmap device as front ends see it.
 public protocol NetmapDevice: AnyObject, Sendable {
     /// A new, unbound open file description. Never fails.
@@ -121,6 +127,10 @@ public protocol NetmapDevice: AnyObject, Sendable {
 public protocol DeviceFile: AnyObject, Sendable {
     /// One ioctl. `argument` is the caller's third ioctl argument (an address).
     func ioctl(command: UInt32, argument: UInt64, memory: CallerMemory) -> IoctlOutcome
+    /// The same, made by thread `caller` (its id as the front end's kernel
+    /// reports it): names of interfaces are looked up in that thread's
+    /// network namespace, as netmap looks them up in the caller's.
+    func ioctl(command: UInt32, argument: UInt64, memory: CallerMemory, caller: Int32) -> IoctlOutcome
     /// poll/select/epoll evaluation: runs the syncs netmap runs and returns
     /// revents. When `waker` is given it is armed before the syncs, and fired
     /// once when a ring of this file may have become ready. Several threads

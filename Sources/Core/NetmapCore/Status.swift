@@ -15,6 +15,9 @@ public struct EngineStatus: Codable, Sendable, Equatable {
 
     public struct PortStatus: Codable, Sendable, Equatable {
         public var name: String
+        /// The interface's network namespace ("netns INODE") when it is not
+        /// the daemon's; absent otherwise.
+        public var namespace: String?
         public var backend: String
         public var txRings: Int
         public var rxRings: Int
@@ -48,7 +51,8 @@ extension NetmapEngine {
                                   packets: k.packets.load(ordering: .relaxed), bytes: k.bytes.load(ordering: .relaxed),
                                   drops: k.drops.load(ordering: .relaxed))
             }
-            return EngineStatus.PortStatus(name: a.name, backend: a.port.backendName, txRings: g.txRings,
+            let ns = a.port.netNamespace.flatMap { $0.isDaemons ? nil : $0.description }
+            return EngineStatus.PortStatus(name: a.name, namespace: ns, backend: a.port.backendName, txRings: g.txRings,
                                            rxRings: g.rxRings, hostTxRings: g.hostTxRings,
                                            hostRxRings: g.hostRxRings, files: a.sessions, rings: rings)
         } }
@@ -56,6 +60,6 @@ extension NetmapEngine {
             let b = s.boundRings
             return EngineStatus.Client(pid: s.client.pid, port: b?.port, txRings: b?.tx ?? [], rxRings: b?.rx ?? [])
         }.sorted { ($0.pid, $0.port ?? "") < ($1.pid, $1.port ?? "") }
-        return EngineStatus(ports: ports.sorted { $0.name < $1.name }, clients: clients, pool: stats())
+        return EngineStatus(ports: ports.sorted { ($0.name, $0.namespace ?? "") < ($1.name, $1.namespace ?? "") }, clients: clients, pool: stats())
     }
 }

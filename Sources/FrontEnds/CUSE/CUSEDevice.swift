@@ -298,7 +298,7 @@ public final class CUSEDevice: @unchecked Sendable {
         let pending = first ? nil : entry.pending.withLock { $0.removeValue(forKey: tid) }
         let (reply, next, complaint) = IoctlRetry.step(
             pending: pending, command: command, argument: argument, input: input, outputRoom: outputRoom
-        ) { memory in entry.file.ioctl(command: command, argument: argument, memory: memory) }
+        ) { memory in entry.file.ioctl(command: command, argument: argument, memory: memory, caller: tid) }
         if let next { entry.pending.withLock { $0[tid] = next } }
         send(reply, to: req)
         if let complaint { log("cuse: \(complaint)") }

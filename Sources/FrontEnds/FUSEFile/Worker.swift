@@ -338,7 +338,7 @@ final class Worker: @unchecked Sendable {
                          memory: inout CallerMemory, pid: Int32) -> (Int32, [CallerWrite]) {
         var rounds = 0
         while true {
-            switch file.ioctl(command: command, argument: argument, memory: memory) {
+            switch file.ioctl(command: command, argument: argument, memory: memory, caller: pid) {
             case .complete(let errno, let writes):
                 return (errno, writes)
             case .needMemory(let reads, _):

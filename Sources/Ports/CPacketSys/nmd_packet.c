@@ -16,7 +16,11 @@
 #include <linux/pkt_cls.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdio.h>
 #include <sys/epoll.h>
+#include <sys/stat.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -377,4 +381,36 @@ int nmd_clsact_remove(int ifindex)
 	quiet();
 	struct bpf_tc_hook h = { .sz = sizeof h, .ifindex = ifindex, .attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS };
 	return bpf_tc_hook_destroy(&h);
+}
+
+/* ---- network namespaces ---------------------------------------------------- */
+
+int nmd_netns_open(int tid)
+{
+	char path[64];
+	if (tid > 0)
+		snprintf(path, sizeof path, "/proc/%d/ns/net", tid);
+	else
+		snprintf(path, sizeof path, "/proc/thread-self/ns/net");
+	return nmd_netns_open_path(path);
+}
+
+int nmd_netns_open_path(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	return fd >= 0 ? fd : -errno;
+}
+
+int nmd_netns_id(int fd, uint64_t *id)
+{
+	struct stat st;
+	if (fstat(fd, &st) != 0)
+		return -errno;
+	*id = (uint64_t)st.st_ino;
+	return 0;
+}
+
+int nmd_netns_enter(int fd)
+{
+	return setns(fd, CLONE_NEWNET) == 0 ? 0 : -errno;
 }

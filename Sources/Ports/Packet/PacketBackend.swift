@@ -1,8 +1,8 @@
-// PacketBackend: the generic backend as the daemon sees it — opens every
-// Linux interface of its network namespace as a PacketPort, runs the event
-// thread (socket readiness and link changes), and owns what it attaches to
-// interfaces (the steal filters) so it can remove it at exit and, after a
-// crash, at the next start.
+// PacketBackend: the generic backend as the daemon sees it — opens a Linux
+// interface of the caller's network namespace as a PacketPort and runs the
+// event thread of its sockets. What it attaches to interfaces (the steal
+// filters) is kept per namespace by InterfaceDomains, which removes it at
+// exit and, after a crash, at the next start.
 
 #if canImport(Glibc)
 import Glibc
@@ -34,94 +34,51 @@ public struct PacketBackendConfig: Sendable {
 public final class PacketBackend: InterfaceBackend, @unchecked Sendable {
     public let config: PacketBackendConfig
     let log: CoreLog
-    let route: NetlinkRoute
+    let domains: InterfaceDomains
+    /// The sockets' event thread.
     let loop: EventLoop
-    let stealer: Stealer
-    private let monitor: LinkMonitor
-    private var monitorHandler: LinkHandler?
-    private let ports = Mutex<[ObjectIdentifier: WeakPort]>([:])
-    private let vanishedHook = Mutex<(@Sendable (String) -> Void)?>(nil)
 
-    private struct WeakPort {
-        weak var port: PacketPort?
-    }
-
-    public init(config: PacketBackendConfig = PacketBackendConfig(), log: CoreLog = .silent) throws(NetmapError) {
+    public init(config: PacketBackendConfig = PacketBackendConfig(), domains: InterfaceDomains,
+                log: CoreLog = .silent) throws(NetmapError) {
         self.config = config
         self.log = log
-        route = try NetlinkRoute()
-        monitor = try LinkMonitor()
+        self.domains = domains
         loop = try EventLoop()
-        stealer = Stealer(route: route, log: log)
-        let h = LinkHandler(backend: self)
-        monitorHandler = h
-        _ = try loop.add(fd: monitor.fd, events: NMD_EPOLLIN, handler: h)
-        loop.start()
-    }
-
-    /// Called (on the event thread) with the name of a served interface that
-    /// was deleted; the daemon points it at Registry.interfaceVanished.
-    public func onInterfaceVanished(_ hook: @escaping @Sendable (String) -> Void) {
-        vanishedHook.withLock { $0 = hook }
+        try loop.start()
     }
 
     // MARK: InterfaceBackend
 
-    public func port(for name: String, region: MemoryRegion) throws(NetmapError) -> Port {
-        guard let f = route.facts(named: name) else { throw .ENXIO }
+    public func port(for name: String, in ns: NetNamespace, region: MemoryRegion) throws(NetmapError) -> Port {
+        let d = try domains.acquire(ns)
+        guard let f = d.route.facts(named: name) else {
+            domains.release(d)
+            throw .ENXIO
+        }
         let g = PortGeometry(txRings: config.rings, rxRings: config.rings,
                              txSlots: config.slots, rxSlots: config.slots,
                              hostTxRings: 1, hostRxRings: 1)
-        let p = PacketPort(facts: f, geometry: g, backend: self)
-        ports.withLock { $0[ObjectIdentifier(p)] = WeakPort(port: p) }
-        log.debug("\(name): ifindex \(f.ifindex), MTU \(f.mtu), MAC \(f.macString), \(f.txQueues)/\(f.rxQueues) TX/RX queues, \(f.isUp ? "up" : "down"); \(config.rings) ring pair(s) of \(config.slots) slots")
+        let p = PacketPort(facts: f, geometry: g, domain: d, backend: self)
+        d.add(p)
+        log.debug("\(d.label(name)): ifindex \(f.ifindex), MTU \(f.mtu), MAC \(f.macString), \(f.txQueues)/\(f.rxQueues) TX/RX queues, \(f.isUp ? "up" : "down"); \(config.rings) ring pair(s) of \(config.slots) slots")
         return p
     }
 
-    public func exists(_ name: String) -> Bool { route.facts(named: name) != nil }
-
-    func forget(_ p: PacketPort) {
-        _ = ports.withLock { $0.removeValue(forKey: ObjectIdentifier(p)) }
+    public func exists(_ name: String, in ns: NetNamespace) -> Bool {
+        (try? domains.withDomain(ns) { $0.route.facts(named: name) != nil }) ?? false
     }
 
     // MARK: life cycle
 
-    /// Removes what a previous (killed) daemon left attached to the
-    /// interfaces of this namespace. Call before serving.
-    @discardableResult
-    public func removeLeftovers() -> [String] {
-        let cleaned = stealer.removeLeftovers()
-        for n in cleaned { log.notice("\(n): removed a tc ingress filter left by an earlier netmapd") }
-        return cleaned
+    /// The steal filter a killed daemon left on an interface: removed, and
+    /// said what, for InterfaceDomains.removeLeftovers.
+    public static func removeLeftover(route: NetlinkRoute, facts f: InterfaceFacts) -> String? {
+        Stealer.removeLeftover(route: route, facts: f) ? "a tc ingress filter (\(Stealer.programName))" : nil
     }
 
-    /// Daemon exit: detaches every filter and stops the event thread. Ports
-    /// still registered keep their sockets until released.
+    /// Daemon exit: stops the event thread. Ports still registered keep
+    /// their sockets until released.
     public func shutdown() {
-        stealer.detachAll()
         loop.stop()
     }
-
-    // MARK: link events
-
-    fileprivate func handleLinkEvents() {
-        let events = monitor.drain()
-        guard !events.isEmpty else { return }
-        let live = ports.withLock { $0.values.compactMap(\.port) }
-        LinkEvents.dispatch(events, to: live, route: route, log: log) { vanish($0) }
-    }
-
-    private func vanish(_ p: PacketPort) {
-        guard p.markVanished() else { return }
-        log.notice("\(p.name): interface deleted; its rings are stopped (EIO / POLLERR) until released")
-        stealer.detach(ifindex: p.ifindex, all: true)
-        let hook = vanishedHook.withLock { $0 }
-        hook?(p.name)
-    }
-}
-
-private final class LinkHandler: EventHandler, @unchecked Sendable {
-    weak var backend: PacketBackend?
-    init(backend: PacketBackend) { self.backend = backend }
-    func handleEvents(_ events: UInt32) { backend?.handleLinkEvents() }
 }

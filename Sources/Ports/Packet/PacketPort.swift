@@ -56,70 +56,31 @@ import CPacketSys
 import NetmapCore
 import Synchronization
 
-public final class PacketPort: Port, InterfacePort, @unchecked Sendable {
-    public let name: String
-    public let kind = PortKind.interface
-    public let geometry: PortGeometry
-    public let ifindex: Int32
+final class PacketPort: InterfacePort, @unchecked Sendable {
     private let backend: PacketBackend
-    /// Current MTU (link events update it): TX frames above MTU + header +
-    /// one VLAN tag are dropped before the kernel would refuse them.
-    let mtu: Atomic<Int>
-
-    private let lock = Lock()
-    /// NIC rings with an open socket.
+    /// NIC rings with an open socket (under `lock`).
     private var openRX = Set<Int>()
     private var openTX = Set<Int>()
     private var fanoutGroup: Int32 = -1
     private var stealing = false
-    /// Every kring the port has seen in netmap mode (for stopping them).
-    private var known: [ObjectIdentifier: Kring] = [:]
-    /// Link state as the link monitor last reported it.
-    private var linkUp: Bool
-    private(set) var vanished = false
 
-    init(facts: InterfaceFacts, geometry: PortGeometry, backend: PacketBackend) {
-        name = facts.name
-        ifindex = facts.ifindex
-        self.geometry = geometry
+    override var backendName: String { "af_packet" }
+
+    init(facts: InterfaceFacts, geometry: PortGeometry, domain: InterfaceDomain, backend: PacketBackend) {
         self.backend = backend
-        mtu = Atomic(facts.mtu)
-        linkUp = facts.isUp
+        super.init(facts: facts, geometry: geometry, domain: domain)
     }
 
-    var maxTxFrame: Int { mtu.load(ordering: .relaxed) + ethHeaderLen + vlanTagLen }
-
-    // MARK: Port
-
-    /// §3.4 step 9 (LinkEvents.checkFirstRegistration).
-    public func checkFirstRegistration(bindsRX: Bool, bufferSize: Int) throws(NetmapError) {
-        let m = try LinkEvents.checkFirstRegistration(route: backend.route, ifindex: ifindex, name: name,
-                                                      log: backend.log, bindsRX: bindsRX, bufferSize: bufferSize)
-        mtu.store(m, ordering: .relaxed)
-    }
-
-    public func setNetmapMode(_ on: Bool, rings: [Kring]) throws(NetmapError) {
-        try lock.withLock { () throws(NetmapError) in
-            if on { try enter(rings) } else { leave(rings) }
-        }
-    }
-
-    private func enter(_ rings: [Kring]) throws(NetmapError) {
-        guard !vanished else { throw .ENXIO }
+    override func enterLocked(_ nic: [Kring]) throws(NetmapError) {
         var opened = [Kring]()
         do throws(NetmapError) {
-            for k in rings {
-                known[ObjectIdentifier(k)] = k
-                if k.isHost { continue }
+            for k in nic {
                 try open(k)
                 opened.append(k)
             }
         } catch {
-            leave(opened)
+            leaveLocked(opened)
             throw error
-        }
-        if !linkUp {
-            for k in rings { k.stopped.store(true, ordering: .releasing) }
         }
     }
 
@@ -147,82 +108,50 @@ public final class PacketPort: Port, InterfacePort, @unchecked Sendable {
         openRX.insert(k.index)
         if !stealing && cfg.steal {
             do throws(NetmapError) {
-                try backend.stealer.attach(ifindex: ifindex, name: name)
+                try domain.stealer.attach(ifindex: ifindex, name: name)
                 stealing = true
             } catch {
                 // Frames still reach the host stack: worth saying, not worth
                 // refusing the port for.
-                backend.log.warning("\(name): cannot keep received frames from the host stack (tc ingress BPF: \(error)); the stack sees them too")
+                log.warning("\(label): cannot keep received frames from the host stack (tc ingress BPF: \(error)); the stack sees them too")
             }
         }
     }
 
-    private func leave(_ rings: [Kring]) {
-        for k in rings where !k.isHost {
+    override func leaveLocked(_ nic: [Kring]) {
+        for k in nic {
             if k.direction == .tx, let s = k.backendState as? PacketTXRing {
                 let dropped = s.close()
                 openTX.remove(k.index)
-                if dropped > 0 { backend.log.info("\(k.name): \(dropped) frames not sent (invalid, over the MTU or refused)") }
+                if dropped > 0 { log.info("\(k.name): \(dropped) frames not sent (invalid, over the MTU or refused)") }
             } else if k.direction == .rx, let s = k.backendState as? PacketRXRing {
                 let (kernel, dropped) = s.close()
                 openRX.remove(k.index)
                 if kernel + Int64(dropped) > 0 {
-                    backend.log.info("\(k.name): \(kernel) frames dropped by the kernel (ring full), \(dropped) too long or short")
+                    log.info("\(k.name): \(kernel) frames dropped by the kernel (ring full), \(dropped) too long or short")
                 }
             }
         }
         if openRX.isEmpty {
             fanoutGroup = -1
             if stealing {
-                backend.stealer.detach(ifindex: ifindex)
+                domain.stealer.detach(ifindex: ifindex)
                 stealing = false
             }
         }
     }
 
-    public func txsync(_ k: Kring, flags: SyncFlags) -> Int32 {
-        if k.isHost { return k.discardingTxsync() }   // inert host TX ring
+    override func nicTxsync(_ k: Kring) -> Int32 {
         guard let s = k.backendState.map({ unsafeDowncast($0, to: PacketTXRing.self) }) else { return NetmapError.EIO.errno }
         return s.txsync(k, maxFrame: maxTxFrame)
     }
 
-    public func rxsync(_ k: Kring, flags: SyncFlags) -> Int32 {
-        if k.isHost { return k.releasingRxsync() }   // inert host RX ring
+    override func nicRxsync(_ k: Kring) -> Int32 {
         guard let s = k.backendState.map({ unsafeDowncast($0, to: PacketRXRing.self) }) else { return NetmapError.EIO.errno }
         return s.rxsync(k)
     }
 
-    public func destroy(adapter: PortAdapter) {
-        lock.withLock { leave(adapter.txKrings + adapter.rxKrings) }
-        backend.forget(self)
-    }
-
-    // MARK: link events (event thread)
-
-    /// The link went down or came up: rings in netmap mode stop (syncs
-    /// report EIO, poll POLLERR) until it is up again, as netmap does.
-    func linkChanged(isUp: Bool, mtu newMTU: Int?) {
-        if let m = newMTU { mtu.store(m, ordering: .relaxed) }
-        let rings: [Kring] = lock.withLock {
-            guard !vanished, isUp != linkUp else { return [] }
-            linkUp = isUp
-            return Array(known.values)
-        }
-        guard !rings.isEmpty else { return }
-        backend.log.info("\(name): link \(isUp ? "up: rings running again" : "down: rings stopped")")
-        LinkEvents.setStopped(rings, !isUp)
-    }
-
-    /// The interface is gone: every ring stays stopped for the port's life.
-    /// Returns false if it was known already.
-    func markVanished() -> Bool {
-        let rings: [Kring]? = lock.withLock {
-            guard !vanished else { return nil }
-            vanished = true
-            return Array(known.values)
-        }
-        guard let rings else { return false }
-        LinkEvents.setStopped(rings, true)
-        return true
+    override func didVanish() {
+        domain.stealer.detach(ifindex: ifindex, all: true)
     }
 }

@@ -13,8 +13,6 @@ import CPacketSys
 import NetmapCore
 import Synchronization
 
-let ethHeaderLen = 14
-let vlanTagLen = 4
 /// Most slots one frame may span (NETMAP_MAX_FRAGS).
 let maxFragments = 64
 

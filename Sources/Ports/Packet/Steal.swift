@@ -76,23 +76,23 @@ final class Stealer: @unchecked Sendable {
         }
     }
 
-    /// Start-up: removes the filters a previous daemon left on any
-    /// interface of this namespace. Returns the interfaces cleaned.
-    func removeLeftovers() -> [String] {
-        lock.withLock {
-            var cleaned = [String]()
-            for f in route.allInterfaces() where nmd_steal_present(f.ifindex) == 1 {
-                remove(ifindex: f.ifindex, name: f.name, createdQdisc: true)
-                cleaned.append(f.name)
-            }
-            return cleaned
-        }
+    /// Start-up: removes the filter a previous daemon left on `f` (in the
+    /// namespace `route` belongs to, which the caller is in). Returns
+    /// whether there was one.
+    static func removeLeftover(route: NetlinkRoute, facts f: InterfaceFacts) -> Bool {
+        guard nmd_steal_present(f.ifindex) == 1 else { return false }
+        remove(ifindex: f.ifindex, name: f.name, createdQdisc: true, route: route, log: nil)
+        return true
     }
 
     private func remove(ifindex: Int32, name: String, createdQdisc: Bool) {
+        Self.remove(ifindex: ifindex, name: name, createdQdisc: createdQdisc, route: route, log: log)
+    }
+
+    private static func remove(ifindex: Int32, name: String, createdQdisc: Bool, route: NetlinkRoute, log: CoreLog?) {
         let rc = nmd_steal_detach(ifindex)
         if rc != 0 && rc != -ENOENT && rc != -ENODEV && rc != -EINVAL {
-            log.warning("\(name): cannot remove the tc ingress filter: errno \(-rc)")
+            log?.warning("\(name): cannot remove the tc ingress filter: errno \(-rc)")
         }
         // Removing the filter by handle leaves its (now empty) priority
         // group listed; remove that too unless another filter shares it.

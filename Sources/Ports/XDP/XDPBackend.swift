@@ -1,8 +1,9 @@
-// XDPBackend: the native backend as the daemon sees it — opens Linux
-// interfaces as XDPPorts, runs the event thread (socket readiness, link
-// changes, the completion timer), says whether an interface can take it
-// (for --backend auto), and owns what it attaches to interfaces so that it
-// can remove it at exit and, after a crash, at the next start.
+// XDPBackend: the native backend as the daemon sees it — opens a Linux
+// interface of the caller's network namespace as an XDPPort, runs the event
+// thread of its sockets and the completion timer, says whether an interface
+// can take it (for --backend auto), and removes what it attached at exit
+// and, after a crash, at the next start. Link events and the namespaces are
+// InterfaceDomains', shared with the generic backend.
 //
 // Memory: every socket registers the region's whole buffer area as its
 // UMEM, and the kernel pins it, so the first port in netmap mode makes the
@@ -45,64 +46,55 @@ public struct XDPBackendConfig: Sendable {
 public final class XDPBackend: InterfaceBackend, @unchecked Sendable {
     public let config: XDPBackendConfig
     let log: CoreLog
-    let route: NetlinkRoute
+    let domains: InterfaceDomains
+    /// The sockets' event thread (and the completion timer).
     let loop: EventLoop
     let watcher: CompletionWatcher
-    private let monitor: LinkMonitor
-    private var monitorHandler: XDPLinkHandler?
-    private let ports = Mutex<[ObjectIdentifier: WeakXDPPort]>([:])
-    private let vanishedHook = Mutex<(@Sendable (String) -> Void)?>(nil)
-
-    private struct WeakXDPPort {
-        weak var port: XDPPort?
-    }
 
     /// EAFNOSUPPORT when the kernel has no AF_XDP sockets.
-    public init(config: XDPBackendConfig = XDPBackendConfig(), log: CoreLog = .silent) throws(NetmapError) {
+    public init(config: XDPBackendConfig = XDPBackendConfig(), domains: InterfaceDomains,
+                log: CoreLog = .silent) throws(NetmapError) {
         let probe = socket(44 /* AF_XDP */, Int32(SOCK_RAW.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard probe >= 0 else { throw NetmapError(errno) }
         close(probe)
         self.config = config
         self.log = log
-        route = try NetlinkRoute()
-        monitor = try LinkMonitor()
+        self.domains = domains
         loop = try EventLoop()
         watcher = try CompletionWatcher(loop: loop)
-        let h = XDPLinkHandler(backend: self)
-        monitorHandler = h
-        _ = try loop.add(fd: monitor.fd, events: NMD_EPOLLIN, handler: h)
-        loop.start()
-    }
-
-    public func onInterfaceVanished(_ hook: @escaping @Sendable (String) -> Void) {
-        vanishedHook.withLock { $0 = hook }
+        try loop.start()
     }
 
     // MARK: InterfaceBackend
 
-    public func port(for name: String, region: MemoryRegion) throws(NetmapError) -> Port {
-        guard let f = route.facts(named: name) else { throw .ENXIO }
-        if let why = Self.regionProblem(region) {
-            log.info("\(name): AF_XDP cannot use the region: \(why)")
-            throw .EOPNOTSUPP
+    public func port(for name: String, in ns: NetNamespace, region: MemoryRegion) throws(NetmapError) -> Port {
+        let d = try domains.acquire(ns)
+        do throws(NetmapError) {
+            guard let f = d.route.facts(named: name) else { throw .ENXIO }
+            if let why = Self.regionProblem(region) {
+                log.info("\(d.label(name)): AF_XDP cannot use the region: \(why)")
+                throw .EOPNOTSUPP
+            }
+            let (rx, tx) = try ns.perform { queueCounts(f) }
+            let g = PortGeometry(txRings: tx, rxRings: rx, txSlots: config.slots, rxSlots: config.slots,
+                                 hostTxRings: 1, hostRxRings: 1)
+            let p = XDPPort(facts: f, geometry: g, domain: d, backend: self, region: region)
+            d.add(p)
+            log.debug("\(d.label(name)): ifindex \(f.ifindex), MTU \(f.mtu), MAC \(f.macString), \(tx)/\(rx) TX/RX queues, \(f.isUp ? "up" : "down"); AF_XDP, rings of \(config.slots) slots")
+            return p
+        } catch {
+            domains.release(d)
+            throw error
         }
-        let (rx, tx) = queueCounts(f)
-        let g = PortGeometry(txRings: tx, rxRings: rx, txSlots: config.slots, rxSlots: config.slots,
-                             hostTxRings: 1, hostRxRings: 1)
-        let p = XDPPort(facts: f, geometry: g, backend: self, region: region)
-        ports.withLock { $0[ObjectIdentifier(p)] = WeakXDPPort(port: p) }
-        log.debug("\(name): ifindex \(f.ifindex), MTU \(f.mtu), MAC \(f.macString), \(tx)/\(rx) TX/RX queues, \(f.isUp ? "up" : "down"); AF_XDP, rings of \(config.slots) slots")
-        return p
     }
 
-    public func exists(_ name: String) -> Bool { route.facts(named: name) != nil }
-
-    func forget(_ p: XDPPort) {
-        _ = ports.withLock { $0.removeValue(forKey: ObjectIdentifier(p)) }
+    public func exists(_ name: String, in ns: NetNamespace) -> Bool {
+        (try? domains.withDomain(ns) { $0.route.facts(named: name) != nil }) ?? false
     }
 
     /// Ring pairs: the interface's real queues (ethtool channels; else the
-    /// kernel's queue counts), at most what a netmap_if can list.
+    /// kernel's queue counts), at most what a netmap_if can list. Call in
+    /// the interface's namespace.
     func queueCounts(_ f: InterfaceFacts) -> (rx: Int, tx: Int) {
         var rx: UInt32 = 0, tx: UInt32 = 0
         var r = f.rxQueues, t = f.txQueues
@@ -122,29 +114,34 @@ public final class XDPBackend: InterfaceBackend, @unchecked Sendable {
 
     // MARK: selection (--backend auto)
 
-    /// nil if `name` can be served natively; else why not, for the log.
-    /// Native XDP with redirect in the driver, no foreign program attached,
-    /// a region the kernel takes as a UMEM.
-    public func unsuitability(of name: String, region: MemoryRegion) -> String? {
+    /// nil if `name` (in `ns`) can be served natively; else why not, for the
+    /// log. Native XDP with redirect in the driver, no foreign program
+    /// attached, a region the kernel takes as a UMEM.
+    public func unsuitability(of name: String, in ns: NetNamespace, region: MemoryRegion) -> String? {
         if let why = Self.regionProblem(region) { return why }
-        guard let f = route.facts(named: name) else { return nil }   // ENXIO follows anyway
-        var features: UInt64 = 0
-        let rc = nmd_xdp_features(f.ifindex, &features)
-        if rc == 0 {
-            let need = UInt64(NMD_XDP_ACT_BASIC | NMD_XDP_ACT_REDIRECT)
-            if features & need != need {
-                return "its driver has no native XDP redirect (xdp-features 0x\(String(features, radix: 16)))"
+        let answer: String?? = try? domains.withDomain(ns) { d throws(NetmapError) -> String? in
+            guard let f = d.route.facts(named: name) else { return nil }   // ENXIO follows anyway
+            return try ns.perform { () -> String? in
+                var features: UInt64 = 0
+                let rc = nmd_xdp_features(f.ifindex, &features)
+                if rc == 0 {
+                    let need = UInt64(NMD_XDP_ACT_BASIC | NMD_XDP_ACT_REDIRECT)
+                    if features & need != need {
+                        return "its driver has no native XDP redirect (xdp-features 0x\(String(features, radix: 16)))"
+                    }
+                }
+                // rc < 0: a kernel without the netdev family (before 6.3);
+                // the attach at registration will tell.
+                for mode in [NMD_XDP_NATIVE, NMD_XDP_GENERIC] {
+                    let id = nmd_xdp_attached_id(f.ifindex, Int32(mode.rawValue))
+                    if id != 0 && nmd_xdp_ours_attached(f.ifindex) & Int32(mode.rawValue) == 0 {
+                        return "another XDP program (id \(id)) is attached"
+                    }
+                }
+                return nil
             }
         }
-        // rc < 0: a kernel without the netdev family (before 6.3); the
-        // attach at registration will tell.
-        for mode in [NMD_XDP_NATIVE, NMD_XDP_GENERIC] {
-            let id = nmd_xdp_attached_id(f.ifindex, Int32(mode.rawValue))
-            if id != 0 && nmd_xdp_ours_attached(f.ifindex) & Int32(mode.rawValue) == 0 {
-                return "another XDP program (id \(id)) is attached"
-            }
-        }
-        return nil
+        return answer ?? nil
     }
 
     /// The buffer size the sockets are built for: landing needs a chunk of
@@ -164,52 +161,20 @@ public final class XDPBackend: InterfaceBackend, @unchecked Sendable {
 
     // MARK: life cycle
 
-    /// Removes the programs a previous (killed) daemon left attached to the
-    /// interfaces of this namespace, whatever backend this one will use.
-    /// Call before serving.
-    @discardableResult
-    public static func removeLeftovers(log: CoreLog) -> [String] {
-        guard let route = try? NetlinkRoute() else { return [] }
-        var cleaned = [String]()
-        for f in route.allInterfaces() where nmd_xdp_ours_attached(f.ifindex) != 0 {
-            let modes = nmd_xdp_remove_ours(f.ifindex)
-            if modes != 0 {
-                cleaned.append(f.name)
-                log.notice("\(f.name): removed an XDP program (\(XDPProgram.programName)) left by an earlier netmapd")
-            }
-        }
-        return cleaned
+    /// The program a killed daemon left on an interface (recognised by its
+    /// name): removed, and said what, for InterfaceDomains.removeLeftovers.
+    /// The killed daemon's sockets are gone, and with them its map entries.
+    public static func removeLeftover(route: NetlinkRoute, facts f: InterfaceFacts) -> String? {
+        guard nmd_xdp_ours_attached(f.ifindex) != 0, nmd_xdp_remove_ours(f.ifindex) != 0 else { return nil }
+        return "an XDP program (\(XDPProgram.programName))"
     }
 
     /// Daemon exit: detaches every port's program and stops the event
     /// thread. Sockets close with the process.
     public func shutdown() {
-        let live = ports.withLock { $0.values.compactMap(\.port) }
-        for p in live { p.detachForExit() }
+        for case let p as XDPPort in domains.allPorts { p.detachForExit() }
         loop.stop()
     }
-
-    // MARK: link events
-
-    fileprivate func handleLinkEvents() {
-        let events = monitor.drain()
-        guard !events.isEmpty else { return }
-        let live = ports.withLock { $0.values.compactMap(\.port) }
-        LinkEvents.dispatch(events, to: live, route: route, log: log) { vanish($0) }
-    }
-
-    private func vanish(_ p: XDPPort) {
-        guard p.markVanished() else { return }
-        log.notice("\(p.name): interface deleted; its rings are stopped (EIO / POLLERR) until released")
-        let hook = vanishedHook.withLock { $0 }
-        hook?(p.name)
-    }
-}
-
-private final class XDPLinkHandler: EventHandler, @unchecked Sendable {
-    weak var backend: XDPBackend?
-    init(backend: XDPBackend) { self.backend = backend }
-    func handleEvents(_ events: UInt32) { backend?.handleLinkEvents() }
 }
 
 /// Wakes TX rings whose transmissions complete after their sync returned.

@@ -16,9 +16,8 @@
 //   (§7); traffic on bound queues no longer reaches the stack (stealing).
 //   Wake-ups: EventLoop (one-shot EPOLLIN per socket) -> RX kring wakeup;
 //   CompletionWatcher (a timer while transmissions are in flight) -> TX.
-//   Host rings: one pair is reported, inert, as in the generic backend.
-//   Link down: rings stop (EIO, POLLERR) until it is up again; interface
-//   deleted: stopped for good.
+//   Host rings, link state, vanishing, the interface's namespace: shared
+//   with the generic backend (InterfacePort).
 //
 // Measured on these machines (2 vCPU VM, kernel 6.18, veth, native XDP,
 // copy bind mode; Tests/net/xdp-bench.sh, release build, 1M frames):
@@ -45,59 +44,27 @@ import CXDPSys
 import NetmapCore
 import Synchronization
 
-public final class XDPPort: Port, InterfacePort, @unchecked Sendable {
-    public let name: String
-    public let kind = PortKind.interface
-    public let geometry: PortGeometry
-    public let ifindex: Int32
-    public var backendName: String { "af_xdp" }
+final class XDPPort: InterfacePort, @unchecked Sendable {
     private let backend: XDPBackend
     private let region: MemoryRegion
-    let mtu: Atomic<Int>
-
-    private let lock = Lock()
+    /// Under `lock`, as is everything below.
     private var queues: [XDPQueue?]
     private var program: XDPProgram?
     /// NIC rings in netmap mode.
     private var active = Set<ObjectIdentifier>()
-    private var known: [ObjectIdentifier: Kring] = [:]
-    private var linkUp: Bool
-    private(set) var vanished = false
 
-    init(facts: InterfaceFacts, geometry: PortGeometry, backend: XDPBackend, region: MemoryRegion) {
+    override var backendName: String { "af_xdp" }
+
+    init(facts: InterfaceFacts, geometry: PortGeometry, domain: InterfaceDomain, backend: XDPBackend, region: MemoryRegion) {
         self.region = region
-        name = facts.name
-        ifindex = facts.ifindex
-        self.geometry = geometry
         self.backend = backend
-        mtu = Atomic(facts.mtu)
-        linkUp = facts.isUp
         queues = Array(repeating: nil, count: max(geometry.txRings, geometry.rxRings))
+        super.init(facts: facts, geometry: geometry, domain: domain)
     }
 
-    var maxTxFrame: Int { mtu.load(ordering: .relaxed) + ethHeaderLen + vlanTagLen }
-
-    // MARK: Port
-
-    /// §3.4 step 9 (LinkEvents.checkFirstRegistration).
-    public func checkFirstRegistration(bindsRX: Bool, bufferSize: Int) throws(NetmapError) {
-        let m = try LinkEvents.checkFirstRegistration(route: backend.route, ifindex: ifindex, name: name,
-                                                      log: backend.log, bindsRX: bindsRX, bufferSize: bufferSize)
-        mtu.store(m, ordering: .relaxed)
-    }
-
-    public func setNetmapMode(_ on: Bool, rings: [Kring]) throws(NetmapError) {
-        try lock.withLock { () throws(NetmapError) in
-            if on { try enter(rings) } else { leave(rings) }
-        }
-    }
-
-    private func enter(_ rings: [Kring]) throws(NetmapError) {
-        guard !vanished else { throw .ENXIO }
-        let nic = rings.filter { !$0.isHost }
-        for k in rings { known[ObjectIdentifier(k)] = k }
+    override func enterLocked(_ nic: [Kring]) throws(NetmapError) {
         if active.isEmpty && !nic.isEmpty {
-            program = try backend.attachProgram(ifindex: ifindex, name: name, queues: queues.count)
+            program = try backend.attachProgram(ifindex: ifindex, name: label, queues: queues.count)
         }
         var opened = [Kring]()
         do throws(NetmapError) {
@@ -106,19 +73,16 @@ public final class XDPPort: Port, InterfacePort, @unchecked Sendable {
                 opened.append(k)
             }
         } catch {
-            leave(opened)
+            leaveLocked(opened)
             if active.isEmpty { dropProgram() }
             throw error
-        }
-        if !linkUp {
-            for k in rings { k.stopped.store(true, ordering: .releasing) }
         }
     }
 
     private func queue(_ i: Int) -> XDPQueue {
         if let q = queues[i] { return q }
         let q = XDPQueue(queue: i, region: region, loop: backend.loop,
-                         watcher: backend.watcher, log: backend.log)
+                         watcher: backend.watcher, log: log)
         queues[i] = q
         return q
     }
@@ -134,25 +98,25 @@ public final class XDPPort: Port, InterfacePort, @unchecked Sendable {
         do throws(NetmapError) {
             try q.enable(k.direction, kring: k, setup: setup)
         } catch {
-            backend.log.info("\(k.name): AF_XDP socket on queue \(k.index): \(error)")
+            log.info("\(k.name): AF_XDP socket on queue \(k.index): \(error)")
             throw error
         }
         if !wasOpen {
-            backend.log.debug("\(name) queue \(k.index): AF_XDP socket, \(q.zeroCopy ? "zero-copy" : "copy") mode, RX \(q.path.rawValue)\(q.scatterGather ? ", multi-buffer" : "")")
+            log.debug("\(label) queue \(k.index): AF_XDP socket, \(q.zeroCopy ? "zero-copy" : "copy") mode, RX \(q.path.rawValue)\(q.scatterGather ? ", multi-buffer" : "")")
         }
         if k.direction == .rx {
             let rc = program?.point(queue: k.index, at: q.socketFd) ?? -EIO
             if rc != 0 {
                 q.disable(.rx)
-                backend.log.info("\(k.name): cannot redirect queue \(k.index) to its socket: errno \(-rc)")
+                log.info("\(k.name): cannot redirect queue \(k.index) to its socket: errno \(-rc)")
                 throw NetmapError(-rc)
             }
         }
         active.insert(ObjectIdentifier(k))
     }
 
-    private func leave(_ rings: [Kring]) {
-        for k in rings where !k.isHost && active.contains(ObjectIdentifier(k)) {
+    override func leaveLocked(_ nic: [Kring]) {
+        for k in nic where active.contains(ObjectIdentifier(k)) {
             active.remove(ObjectIdentifier(k))
             guard let q = k.backendState as? XDPQueue else { continue }
             if k.direction == .rx {
@@ -161,17 +125,17 @@ public final class XDPPort: Port, InterfacePort, @unchecked Sendable {
                 let dropped = q.rxDropped
                 let st = q.kernelStats()
                 if q.rxFrames > 0 {
-                    backend.log.debug("\(k.name): \(q.rxFrames) slots filled (\(q.path.rawValue)), \(q.rxNanos / q.rxFrames) ns per slot in rxsync")
+                    log.debug("\(k.name): \(q.rxFrames) slots filled (\(q.path.rawValue)), \(q.rxNanos / q.rxFrames) ns per slot in rxsync")
                 }
                 q.disable(.rx)
-                if dropped > 0 { backend.log.info("\(k.name): \(dropped) frames dropped (not where they were put)") }
+                if dropped > 0 { log.info("\(k.name): \(dropped) frames dropped (not where they were put)") }
                 if let st, st.rx_dropped + st.rx_ring_full + st.fill_empty + st.rx_invalid > 0 {
-                    backend.log.info("\(k.name): frames dropped by the kernel: \(max(st.rx_dropped, st.fill_empty)) (no free buffer: \(st.fill_empty)), \(st.rx_ring_full) more with the RX ring full")
+                    log.info("\(k.name): frames dropped by the kernel: \(max(st.rx_dropped, st.fill_empty)) (no free buffer: \(st.fill_empty)), \(st.rx_ring_full) more with the RX ring full")
                 }
             } else {
                 let dropped = q.txDropped
                 q.disable(.tx)
-                if dropped > 0 { backend.log.info("\(k.name): \(dropped) frames not sent (invalid, over the MTU or too many fragments)") }
+                if dropped > 0 { log.info("\(k.name): \(dropped) frames not sent (invalid, over the MTU or too many fragments)") }
             }
         }
         if active.isEmpty { dropProgram() }
@@ -182,55 +146,23 @@ public final class XDPPort: Port, InterfacePort, @unchecked Sendable {
         program = nil
     }
 
-    public func txsync(_ k: Kring, flags: SyncFlags) -> Int32 {
-        if k.isHost { return k.discardingTxsync() }   // inert host TX ring
+    override func nicTxsync(_ k: Kring) -> Int32 {
         guard let q = k.backendState.map({ unsafeDowncast($0, to: XDPQueue.self) }) else { return NetmapError.EIO.errno }
         return q.txsync(k, maxFrame: maxTxFrame)
     }
 
-    public func rxsync(_ k: Kring, flags: SyncFlags) -> Int32 {
-        if k.isHost { return k.releasingRxsync() }   // inert host RX ring
+    override func nicRxsync(_ k: Kring) -> Int32 {
         guard let q = k.backendState.map({ unsafeDowncast($0, to: XDPQueue.self) }) else { return NetmapError.EIO.errno }
         return q.rxsync(k)
     }
 
-    public func destroy(adapter: PortAdapter) {
-        lock.withLock {
-            leave(adapter.txKrings + adapter.rxKrings)
-            dropProgram()
-        }
-        backend.forget(self)
-    }
+    override func destroyLocked() { dropProgram() }
+
+    /// The kernel took the program with the interface.
+    override func vanishedLocked() { program?.forget() }
 
     /// Daemon exit: the program goes now (the sockets go with the process).
     func detachForExit() {
-        lock.withLock { dropProgram() }
-    }
-
-    // MARK: link events (event thread)
-
-    func linkChanged(isUp: Bool, mtu newMTU: Int?) {
-        if let m = newMTU { mtu.store(m, ordering: .relaxed) }
-        let rings: [Kring] = lock.withLock {
-            guard !vanished, isUp != linkUp else { return [] }
-            linkUp = isUp
-            return Array(known.values)
-        }
-        guard !rings.isEmpty else { return }
-        backend.log.info("\(name): link \(isUp ? "up: rings running again" : "down: rings stopped")")
-        LinkEvents.setStopped(rings, !isUp)
-    }
-
-    func markVanished() -> Bool {
-        let rings: [Kring]? = lock.withLock {
-            guard !vanished else { return nil }
-            vanished = true
-            // The kernel took the program with the interface.
-            program?.forget()
-            return Array(known.values)
-        }
-        guard let rings else { return false }
-        LinkEvents.setStopped(rings, true)
-        return true
+        try? domain.ns.perform { lock.withLock { dropProgram() } }
     }
 }

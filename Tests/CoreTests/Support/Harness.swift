@@ -127,11 +127,11 @@ final class FakeNICPort: Port, @unchecked Sendable {
 final class FakeNICBackend: InterfaceBackend, @unchecked Sendable {
     let nics: [String: FakeNIC]
     init(_ list: [FakeNIC]) { nics = Dictionary(uniqueKeysWithValues: list.map { ($0.name, $0) }) }
-    func port(for name: String, region: MemoryRegion) throws(NetmapError) -> Port {
+    func port(for name: String, in ns: NetNamespace, region: MemoryRegion) throws(NetmapError) -> Port {
         guard let n = nics[name] else { throw .ENXIO }
         return FakeNICPort(n)
     }
-    func exists(_ name: String) -> Bool { nics[name] != nil }
+    func exists(_ name: String, in ns: NetNamespace) -> Bool { nics[name] != nil }
 }
 
 // MARK: client

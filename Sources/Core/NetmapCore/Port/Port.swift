@@ -81,6 +81,10 @@ public protocol Port: AnyObject, Sendable {
 
     /// What moves the packets, for status: "pipe", "null", "af_packet", "af_xdp".
     var backendName: String { get }
+
+    /// The network namespace of the interface behind the port (nil for
+    /// ports that are not interfaces).
+    var netNamespace: NetNamespace? { get }
 }
 
 extension Port {
@@ -88,6 +92,7 @@ extension Port {
     public func checkFirstRegistration(bindsRX: Bool, bufferSize: Int) throws(NetmapError) {}
     public func setNetmapMode(_ on: Bool, rings: [Kring]) throws(NetmapError) {}
     public func destroy(adapter: PortAdapter) {}
+    public var netNamespace: NetNamespace? { nil }
     public var backendName: String {
         switch kind {
         case .pipe: "pipe"

@@ -6,10 +6,14 @@
 /// Creates ports. The daemon's provider knows the backends (AF_XDP,
 /// AF_PACKET); tests plug in their own.
 public protocol PortProvider: AnyObject, Sendable {
-    /// A port for the Linux interface `name`; ENXIO if there is none.
-    func interfacePort(named name: String, region: MemoryRegion) throws(NetmapError) -> Port
-    /// Whether `name` is an interface the provider can open.
-    func interfaceExists(named name: String) -> Bool
+    /// The network namespace of the calling thread `tid` (as the front end
+    /// saw it), where the caller's interface names are looked up. ENXIO when
+    /// it cannot be known: a name is never looked up anywhere else.
+    func namespace(ofCaller tid: Int32) throws(NetmapError) -> NetNamespace
+    /// A port for the Linux interface `name` of `ns`; ENXIO if there is none.
+    func interfacePort(named name: String, in ns: NetNamespace, region: MemoryRegion) throws(NetmapError) -> Port
+    /// Whether `name` is an interface of `ns` the provider can open.
+    func interfaceExists(named name: String, in ns: NetNamespace) -> Bool
     /// A pipe's two endpoints as adapters whose rings are already linked and
     /// have memory (§12). `geometry` is the master's.
     func makePipePair(master: String, slave: String, geometry: PortGeometry,
@@ -76,12 +80,21 @@ public final class Registry: @unchecked Sendable {
         "\u{0}pipe \(parent.utf8.count) \(parent)\(master ? "{" : "}")\(id)"
     }
 
+    /// The key an interface port is filed under: its name in the daemon's
+    /// own namespace, else name and namespace (the same name in two
+    /// namespaces is two ports), spelled so that no request name can.
+    static func interfaceKey(_ name: String, in ns: NetNamespace) -> String {
+        ns.isDaemons ? name : "\u{0}netns \(ns.id) \(name)"
+    }
+
     // MARK: resolution (caller holds `lock`)
 
     /// The adapter for `name`, created if needed (REGISTER, PORT_INFO_GET and
     /// POOLS_INFO_GET resolve "with creation", §3.4). Call `dropIfUnused`
     /// afterwards if no file ends up holding it.
-    func resolve(name: String, mode: UInt32, hints: PortHints) throws(NetmapError) -> PortAdapter {
+    /// Interface names are looked up in the network namespace of `caller`
+    /// (the thread that made the request), never in the daemon's own.
+    func resolve(name: String, mode: UInt32, hints: PortHints, caller: Int32) throws(NetmapError) -> PortAdapter {
         switch try PortName.parse(name, mode: mode) {
         case .null(let n):
             let key = "null:\(n)"
@@ -136,27 +149,29 @@ public final class Registry: @unchecked Sendable {
             log.info("\(n): VALE switch ports are not supported by netmapd")
             throw .ENXIO
         case .interface(let n):
-            if let a = adapters[n] { return a }
-            let port = try provider.interfacePort(named: n, region: region)
-            let a = PortAdapter(port: port, region: region, registryName: n)
-            adapters[n] = a
+            let ns = try provider.namespace(ofCaller: caller)
+            let key = Self.interfaceKey(n, in: ns)
+            if let a = adapters[key] { return a }
+            let port = try provider.interfacePort(named: n, in: ns, region: region)
+            let a = PortAdapter(port: port, region: region, registryName: key)
+            adapters[key] = a
             return a
         }
     }
 
     /// Whether a port of that name exists now, without creating it
     /// (PORT_HDR_GET): nil if it does, else the errno netmap gives.
-    func existenceError(name: String) -> NetmapError? {
+    func existenceError(name: String, caller: Int32) -> NetmapError? {
         guard let parsed = try? PortName.parse(name, mode: RegisterMode.allNIC) else { return .EINVAL }
-        if case .pipe(let parent, let id, let master) = parsed {
-            return adapters[Self.pipeKey(parent: parent, id: id, master: master)] != nil ? nil : .ENODEV
-        }
-        if adapters[name] != nil { return nil }
         switch parsed {
-        case .pipe: return .ENODEV
+        case .pipe(let parent, let id, let master):
+            return adapters[Self.pipeKey(parent: parent, id: id, master: master)] != nil ? nil : .ENODEV
         case .vale: return .ENXIO
-        case .interface(let n): return provider.interfaceExists(named: n) ? nil : .ENXIO
-        case .null: return .ENXIO
+        case .interface(let n):
+            guard let ns = try? provider.namespace(ofCaller: caller) else { return .ENXIO }
+            if adapters[Self.interfaceKey(n, in: ns)] != nil { return nil }
+            return provider.interfaceExists(named: n, in: ns) ? nil : .ENXIO
+        case .null: return adapters[name] != nil ? nil : .ENXIO
         }
     }
 
@@ -200,10 +215,21 @@ public final class Registry: @unchecked Sendable {
     public func interfaceVanished(_ name: String) {
         lock.withLock {
             guard let a = adapters[name] else { return }
-            for k in a.txKrings + a.rxKrings {
-                k.stopped.store(true, ordering: .releasing)
-                k.wakeup()
-            }
+            Self.stop(a)
+        }
+    }
+
+    /// The same for the adapter of `port`, whatever namespace it is in.
+    public func interfaceVanished(port: Port) {
+        lock.withLock {
+            for a in adapters.values where a.port === port { Self.stop(a) }
+        }
+    }
+
+    private static func stop(_ a: PortAdapter) {
+        for k in a.txKrings + a.rxKrings {
+            k.stopped.store(true, ordering: .releasing)
+            k.wakeup()
         }
     }
 }

@@ -9,6 +9,8 @@ struct Ctrl {
     let argument: UInt64
     let memory: CallerMemory
     let session: Session
+    /// The thread that asked (its namespace resolves interface names).
+    let caller: Int32
 
     // nmreq_header offsets.
     enum H {
@@ -60,10 +62,11 @@ struct Ctrl {
 
     private var ranges: [CallerRange] = []
 
-    init(argument: UInt64, memory: CallerMemory, session: Session) {
+    init(argument: UInt64, memory: CallerMemory, session: Session, caller: Int32) {
         self.argument = argument
         self.memory = memory
         self.session = session
+        self.caller = caller
     }
 
     private mutating func fetch(_ r: CallerRange) throws(Failure) -> [UInt8] {
@@ -202,7 +205,7 @@ struct Ctrl {
             // 16/18, host tx/rx rings 20/22, mem_id 24.
             let hints = PortHints(txRings: Int(body.u16(16)), rxRings: Int(body.u16(18)),
                                   txSlots: Int(body.u32(8)), rxSlots: Int(body.u32(12)))
-            let info = try session.portInfo(name: name, memId: body.u16(24), hints: hints)
+            let info = try session.portInfo(name: name, memId: body.u16(24), hints: hints, caller: caller)
             body.set(0, info.memsize)
             body.set(8, UInt32(info.geometry.txSlots))
             body.set(12, UInt32(info.geometry.rxSlots))
@@ -212,11 +215,11 @@ struct Ctrl {
             body.set(22, UInt16(info.geometry.hostRxRings))
             body.set(24, info.memId)
         case NETMAP_REQ_POOLS_INFO_GET:
-            body = ByteFields(try session.poolsInfo(name: name, memId: body.u16(8)))
+            body = ByteFields(try session.poolsInfo(name: name, memId: body.u16(8), caller: caller))
         case NETMAP_REQ_PORT_HDR_SET:
             try session.portHdrSet(name: name, length: body.u32(0))
         case NETMAP_REQ_PORT_HDR_GET:
-            body.set(0, try session.portHdrGet(name: name))
+            body.set(0, try session.portHdrGet(name: name, caller: caller))
         case NETMAP_REQ_CSB_ENABLE:
             guard let i = options.firstIndex(where: { $0.type == UInt32(NETMAP_REQ_OPT_CSB) }) else { throw .EINVAL }
             if session.isRegistered {
@@ -251,6 +254,7 @@ struct Ctrl {
             memId: body.u16(32), extraBuffers: body.u32(40))
         req.hostTxRings = Int(body.u16(28))
         req.hostRxRings = Int(body.u16(30))
+        req.caller = caller
         let reply = try session.register(req)
         // No option is consumed by a registration here (EXTMEM, CSB and
         // OFFSETS are not provided): any option undoes it (§3.4 step 19).

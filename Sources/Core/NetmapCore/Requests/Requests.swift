@@ -17,16 +17,17 @@ enum Requests {
     static let optionHeaderSize = 24
     static let regionInfoSize = 256
 
-    static func handle(command: UInt32, argument: UInt64, memory: CallerMemory, session: Session) -> IoctlOutcome {
+    static func handle(command: UInt32, argument: UInt64, memory: CallerMemory, session: Session,
+                       caller: Int32) -> IoctlOutcome {
         switch command {
         case NIOCTXSYNC:
             return .complete(errno: session.sync(.tx), writes: [])
         case NIOCRXSYNC:
             return .complete(errno: session.sync(.rx), writes: [])
         case NIOCGINFO, NIOCREGIF:
-            return legacy(command: command, argument: argument, memory: memory, session: session)
+            return legacy(command: command, argument: argument, memory: memory, session: session, caller: caller)
         case NIOCCTRL:
-            var ctrl = Ctrl(argument: argument, memory: memory, session: session)
+            var ctrl = Ctrl(argument: argument, memory: memory, session: session, caller: caller)
             return ctrl.run()
         case NIOCCONFIG:
             // Only a VALE bridge's config hook answers this; none exists (§3.2).
@@ -84,7 +85,8 @@ enum Requests {
 
     // MARK: legacy struct nmreq (§3.2)
 
-    static func legacy(command: UInt32, argument: UInt64, memory: CallerMemory, session: Session) -> IoctlOutcome {
+    static func legacy(command: UInt32, argument: UInt64, memory: CallerMemory, session: Session,
+                       caller: Int32) -> IoctlOutcome {
         guard argument != 0 else { return .complete(errno: NetmapError.EINVAL.errno, writes: []) }
         let r = CallerRange(address: argument, length: legacySize)
         let bytes: [UInt8]
@@ -95,7 +97,7 @@ enum Requests {
         var f = ByteFields(bytes)
         let errno: Int32
         do {
-            try legacyExecute(command: command, &f, session: session)
+            try legacyExecute(command: command, &f, session: session, caller: caller)
             errno = 0
         } catch {
             errno = error.errno
@@ -110,7 +112,8 @@ enum Requests {
         static let txRings = 36, rxRings = 38, ringid = 40, cmd = 42, arg1 = 44, arg2 = 46, arg3 = 48, flags = 52
     }
 
-    static func legacyExecute(command: UInt32, _ f: inout ByteFields, session: Session) throws(NetmapError) {
+    static func legacyExecute(command: UInt32, _ f: inout ByteFields, session: Session,
+                              caller: Int32) throws(NetmapError) {
         var name = f.terminatedString(N.name, size: 16)
         guard f.u32(N.version) >= 14 else { throw .EINVAL }
         let cmd = f.u16(N.cmd)
@@ -118,7 +121,7 @@ enum Requests {
             if cmd == UInt16(NETMAP_BDG_LIST) { throw .EINVAL }   // VALE_LIST: no VALE here
             let hints = PortHints(txRings: Int(f.u16(N.txRings)), rxRings: Int(f.u16(N.rxRings)),
                                   txSlots: Int(f.u32(N.txSlots)), rxSlots: Int(f.u32(N.rxSlots)))
-            let info = try session.portInfo(name: name, memId: f.u16(N.arg2), hints: hints)
+            let info = try session.portInfo(name: name, memId: f.u16(N.arg2), hints: hints, caller: caller)
             f.set(N.memsize, UInt32(truncatingIfNeeded: info.memsize))
             f.set(N.txSlots, UInt32(info.geometry.txSlots))
             f.set(N.rxSlots, UInt32(info.geometry.rxSlots))
@@ -134,7 +137,7 @@ enum Requests {
             try session.portHdrSet(name: name, length: UInt32(f.u16(N.arg1)))
             return
         case NETMAP_VNET_HDR_GET:
-            f.set(N.arg1, UInt16(truncatingIfNeeded: try session.portHdrGet(name: name)))
+            f.set(N.arg1, UInt16(truncatingIfNeeded: try session.portHdrGet(name: name, caller: caller)))
             return
         case NETMAP_PT_HOST_CREATE, NETMAP_PT_HOST_DELETE:
             throw .ENOMEM   // what the kernel's translation layer answers
@@ -172,6 +175,7 @@ enum Requests {
                                                    txSlots: Int(f.u32(N.txSlots)), rxSlots: Int(f.u32(N.rxSlots))),
                                   memId: f.u16(N.arg2), extraBuffers: f.u32(N.arg3))
         if mode == RegisterMode.null { req.memId = f.u16(N.arg2) }
+        req.caller = caller
         let reply = try session.register(req)
         f.set(N.offset, UInt32(truncatingIfNeeded: reply.offset))
         f.set(N.memsize, UInt32(truncatingIfNeeded: reply.memsize))

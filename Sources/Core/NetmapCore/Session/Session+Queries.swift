@@ -10,24 +10,24 @@ extension Session {
     /// PORT_INFO_GET: an empty name describes allocator `memId` (0 means 1);
     /// otherwise the port is resolved as REGISTER with ALL_NIC would, created
     /// if needed and dropped again if nobody holds it.
-    public func portInfo(name: String, memId: UInt16, hints: PortHints) throws(NetmapError) -> PortInfo {
+    public func portInfo(name: String, memId: UInt16, hints: PortHints, caller: Int32) throws(NetmapError) -> PortInfo {
         guard memId == 0 || memId == region.memId else { throw .EINVAL }
         if name.isEmpty {
             return PortInfo(memsize: UInt64(region.size), memId: region.memId,
                             geometry: PortGeometry(txRings: 0, rxRings: 0, txSlots: 0, rxSlots: 0))
         }
         return try registry.lock.withLock { () throws(NetmapError) -> PortInfo in
-            let a = try registry.resolve(name: name, mode: RegisterMode.allNIC, hints: hints)
+            let a = try registry.resolve(name: name, mode: RegisterMode.allNIC, hints: hints, caller: caller)
             defer { registry.dropIfUnused(a) }
             return PortInfo(memsize: UInt64(region.size), memId: region.memId, geometry: a.geometry)
         }
     }
 
     /// POOLS_INFO_GET: the region's geometry as a 64-byte nmreq_pools_info.
-    public func poolsInfo(name: String, memId: UInt16) throws(NetmapError) -> [UInt8] {
+    public func poolsInfo(name: String, memId: UInt16, caller: Int32) throws(NetmapError) -> [UInt8] {
         guard !name.isEmpty else { throw .ENXIO }
         try registry.lock.withLock { () throws(NetmapError) in
-            let a = try registry.resolve(name: name, mode: RegisterMode.allNIC, hints: PortHints())
+            let a = try registry.resolve(name: name, mode: RegisterMode.allNIC, hints: PortHints(), caller: caller)
             registry.dropIfUnused(a)
         }
         let g = region.geometry
@@ -48,8 +48,8 @@ extension Session {
 
     /// PORT_HDR_GET: the virtio-net header length of an existing port; 0 for
     /// every port netmapd has (only VALE ports carry one).
-    public func portHdrGet(name: String) throws(NetmapError) -> UInt32 {
-        if let e = registry.lock.withLock({ registry.existenceError(name: name) }) { throw e }
+    public func portHdrGet(name: String, caller: Int32) throws(NetmapError) -> UInt32 {
+        if let e = registry.lock.withLock({ registry.existenceError(name: name, caller: caller) }) { throw e }
         return 0
     }
 

@@ -21,6 +21,9 @@ public struct RegisterRequest: Sendable, Equatable {
     public var hostRxRings: Int = 0
     public var memId: UInt16 = 0
     public var extraBuffers: UInt32 = 0
+    /// The thread that asked: its network namespace is where an interface
+    /// name is looked up (0: the file's opener).
+    public var caller: Int32 = 0
 
     public init(name: String, mode: UInt32 = RegisterMode.allNIC, ringid: UInt16 = 0, flags: UInt64 = 0,
                 hints: PortHints = PortHints(), memId: UInt16 = 0, extraBuffers: UInt32 = 0) {
@@ -110,7 +113,12 @@ public final class Session: DeviceFile, RingWaiter, @unchecked Sendable {
     // MARK: DeviceFile
 
     public func ioctl(command: UInt32, argument: UInt64, memory: CallerMemory) -> IoctlOutcome {
-        Requests.handle(command: command, argument: argument, memory: memory, session: self)
+        Requests.handle(command: command, argument: argument, memory: memory, session: self, caller: client.pid)
+    }
+
+    public func ioctl(command: UInt32, argument: UInt64, memory: CallerMemory, caller: Int32) -> IoctlOutcome {
+        Requests.handle(command: command, argument: argument, memory: memory, session: self,
+                        caller: caller > 0 ? caller : client.pid)
     }
 
     public func mmapCheck(offset: UInt64, length: UInt64) -> Int32 {
@@ -165,7 +173,8 @@ public final class Session: DeviceFile, RingWaiter, @unchecked Sendable {
             throw .EOPNOTSUPP
         }
         if req.mode == RegisterMode.null && req.memId == 0 { throw .EINVAL }
-        let adapter = try registry.resolve(name: req.name, mode: req.mode, hints: req.hints)
+        let adapter = try registry.resolve(name: req.name, mode: req.mode, hints: req.hints,
+                                          caller: req.caller > 0 ? req.caller : client.pid)
         do {
             return try bindLocked(adapter, req)
         } catch {

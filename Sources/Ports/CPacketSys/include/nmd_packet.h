@@ -161,4 +161,19 @@ int nmd_steal_present(int ifindex);
 /* Removes the clsact qdisc of `ifindex` (with every filter on it). */
 int nmd_clsact_remove(int ifindex);
 
+/* ---- network namespaces ---------------------------------------------------
+ * A caller's interface names are looked up in its own network namespace;
+ * sockets and netlink handles for an interface are made inside the
+ * interface's namespace by a thread that enters it for the moment. */
+
+/* Opens the network namespace of thread `tid` (/proc/TID/ns/net; tid 0:
+ * the calling thread). Returns the descriptor or -errno. */
+int nmd_netns_open(int tid);
+/* Opens a namespace file such as /run/netns/NAME. Returns fd or -errno. */
+int nmd_netns_open_path(const char *path);
+/* The namespace's identity (nsfs inode number) in *id; 0 or -errno. */
+int nmd_netns_id(int fd, uint64_t *id);
+/* Moves the calling thread into the namespace `fd`; 0 or -errno. */
+int nmd_netns_enter(int fd);
+
 #endif

@@ -1,7 +1,7 @@
-// EventLoop: the generic backend's event thread. One epoll set holds every
-// AF_PACKET socket of the ports in netmap mode and the link monitor; the
-// thread turns readiness into kring wake-ups (RX frames arrived, a blocked TX
-// socket has room again) and link events into stopped rings.
+// EventLoop: an event thread. Each interface backend has one whose epoll set
+// holds the sockets of its rings in netmap mode (readiness becomes kring
+// wake-ups: RX frames arrived, a blocked TX socket has room again, AF_XDP
+// completions); InterfaceDomains has one for the link monitors.
 //
 // Sockets are registered EPOLLONESHOT: one wake-up, then silence until the
 // ring's next sync re-arms it. A busy receiver therefore costs one epoll
@@ -70,14 +70,19 @@ final class EventLoop: @unchecked Sendable {
         _ = handlers.withLock { $0.table.removeValue(forKey: id) }
     }
 
-    func start() {
-        let box = Unmanaged.passRetained(self).toOpaque()
+    /// Starts the thread; the errno of pthread_create if it cannot.
+    func start() throws(NetmapError) {
+        let box = Unmanaged.passRetained(self)
         var t = pthread_t()
-        pthread_create(&t, nil, { p in
+        let rc = pthread_create(&t, nil, { p in
             let loop = Unmanaged<EventLoop>.fromOpaque(p!).takeRetainedValue()
             loop.run()
             return nil
-        }, box)
+        }, box.toOpaque())
+        guard rc == 0 else {
+            box.release()
+            throw NetmapError(rc)
+        }
         thread = t
     }
 
