@@ -26,6 +26,7 @@ deps:
 
 build: deps
 	$(SWIFT) build -c $(CONFIG) $(SWIFTFLAGS) --product netmapd
+	$(SWIFT) build -c $(CONFIG) $(SWIFTFLAGS) --product netmapctl
 	@$(MAKE) --no-print-directory shim
 
 shim: $(SHIM)

@@ -136,7 +136,7 @@ tx_nm() { # ROUND GROUP DAEMONPID DEV SIZE BATCH
 	local p0 c0 line b=$6
 	[ "$b" = ring ] && b=$(ring_batch)
 	hwm_reset "$3"; p0=$(peer_rx); c0=$(dcpu "$3")
-	line=$("$work/nm_bench" tx -d "$4" -i "$IF_A" -t "$secs" -l "$5" -b "$b" 2>"$work/err") \
+	line=$(nsenter --net="/run/netns/$NS_A" "$work/nm_bench" tx -d "$4" -i "$IF_A" -t "$secs" -l "$5" -b "$b" 2>"$work/err") \
 		|| log "nm_bench tx ($2, batch $6): $(cat "$work/err")"
 	record "$1" "$2" netmapd "${2%%-*}" tx "$5" "$6" "$line" "$3" "$c0" "$p0"
 }
@@ -156,7 +156,7 @@ rx_nm() { # ROUND GROUP DAEMONPID DEV SIZE BATCH
 	local b=$6 c0 i
 	[ "$b" = ring ] && b=$(ring_batch)
 	hwm_reset "$3"; c0=$(dcpu "$3")
-	"$work/nm_bench" rx -d "$4" -i "$IF_A" -t "$secs" -b "$b" >"$work/rx.out" 2>"$work/rx.err" &
+	nsenter --net="/run/netns/$NS_A" "$work/nm_bench" rx -d "$4" -i "$IF_A" -t "$secs" -b "$b" >"$work/rx.out" 2>"$work/rx.err" &
 	local rp=$!
 	for i in $(seq 100); do grep -q ready "$work/rx.err" && break; sleep 0.05; done
 	in_b "$work/xdp_gen" "$IF_B" "$(awk -v s="$secs" 'BEGIN { print s + 1.5 }')" "$5" >/dev/null 2>"$work/gen.err" \

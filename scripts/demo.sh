@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # demo.sh: netmapd serving real interfaces. Makes two network namespaces
-# joined by a veth pair, starts a netmapd in each (generic AF_PACKET
-# backend, FUSE-file device), sends frames with tools/nmd-send on one side
-# and receives and checks them with tools/nmd-recv on the other, prints
-# what moved, then removes everything again.
+# joined by a veth pair (think of them as two containers), starts one
+# netmapd in this (the host's) namespace (generic AF_PACKET backend,
+# FUSE-file device), sends frames with tools/nmd-send from a program in one
+# namespace and receives and checks them with tools/nmd-recv in the other:
+# each names its own namespace's interface, and the one daemon looks each
+# name up where its caller lives. Prints what moved, then removes
+# everything again.
 #
 #   scripts/demo.sh [NETMAPD]
 #
@@ -34,15 +37,14 @@ done
 
 net_setup
 echo "demo: namespace $NS_A ($IF_A) <-> namespace $NS_B ($IF_B), a veth pair"
-net_start_daemon "$NS_A" "$work/a/netmap" "$work/a.log"
-net_start_daemon "$NS_B" "$work/b/netmap" "$work/b.log"
-echo "demo: netmapd serving $NS_A's interfaces on $work/a/netmap, $NS_B's on $work/b/netmap"
+net_start_daemon "" "$work/d/netmap" "$work/d.log"
+echo "demo: one netmapd in the host's namespace serves both on $work/d/netmap"
 
-"$work/nmd-recv" -d "$work/b/netmap" -i "netmap:$IF_B" -n "$count" -l "$sizes" -T 3 >"$work/recv.out" 2>"$work/recv.err" &
+in_b "$work/nmd-recv" -d "$work/d/netmap" -i "netmap:$IF_B" -n "$count" -l "$sizes" -T 3 >"$work/recv.out" 2>"$work/recv.err" &
 rp=$!
 for _ in $(seq 100); do grep -q ready "$work/recv.err" && break; sleep 0.1; done
-echo "demo: sending $count frames of $sizes bytes from netmap:$IF_A to netmap:$IF_B"
-"$work/nmd-send" -d "$work/a/netmap" -i "netmap:$IF_A" -n "$count" -l "$sizes" -R "$rate"
+echo "demo: from $NS_A, sending $count frames of $sizes bytes on netmap:$IF_A; receiving in $NS_B on netmap:$IF_B"
+in_a "$work/nmd-send" -d "$work/d/netmap" -i "netmap:$IF_A" -n "$count" -l "$sizes" -R "$rate"
 rc=0
 wait $rp || rc=$?
 cat "$work/recv.out"

@@ -183,15 +183,21 @@ struct Netmapd: ParsableCommand {
         let domains: InterfaceDomains
         do {
             namespaces = try ProcNamespaces(log: logger.coreLog)
-            domains = try InterfaceDomains(log: logger.coreLog)
+            domains = try InterfaceDomains(journal: "\(runDir)/namespaces", log: logger.coreLog)
         } catch {
             throw DaemonError(message: "cannot watch network namespaces and interfaces (\(error)): netmapd needs /proc, netlink and CAP_SYS_ADMIN")
         }
-        // What a killed daemon left attached, in every namespace there is.
-        let everyNamespace = namespaces.all()
-        let cleaned = domains.removeLeftovers(in: everyNamespace,
+        // What a killed daemon left attached: in its own namespace and in
+        // those its journal lists (not elsewhere: another netmapd may be
+        // serving them).
+        let served = domains.journaledNamespaces()
+        let toClean = namespaces.all().filter { $0.isDaemons || served.contains($0.id) }
+        let cleaned = domains.removeLeftovers(in: toClean,
                                               removers: [PacketBackend.removeLeftover, XDPBackend.removeLeftover])
-        logger.debug("looked for leftovers in \(everyNamespace.count) network namespace(s): \(cleaned.count) removed")
+        domains.resetJournal()
+        if !served.isEmpty {
+            logger.info("an earlier netmapd served \(served.count) other network namespace(s); \(toClean.count - 1) still exist, \(cleaned.count) leftover(s) removed there and here")
+        }
         var xdpBackend: XDPBackend?
         if backend == .xdp || backend == .auto {
             var xc = XDPBackendConfig()

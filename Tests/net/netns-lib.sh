@@ -57,8 +57,9 @@ net_setup() {
 	fi
 }
 
-# Starts netmapd serving namespace NS's interfaces on device DEV, with
-# --backend $NET_BACKEND (default packet).
+# Starts netmapd in namespace NS (empty: the namespace this script runs in)
+# on device DEV, with --backend $NET_BACKEND (default packet). It serves
+# every namespace: a client's interface names are looked up in the client's.
 #   net_start_daemon NS DEV LOG [netmapd options...]
 # The daemon's PID is in $NET_DAEMON_PID; the function returns when the
 # device is ready (or fails after 20 s).
@@ -67,7 +68,7 @@ net_start_daemon() {
 	shift 3
 	mkdir -p "$(dirname "$dev")" "$(dirname "$dev")/run"
 	: >"$log"   # a restart must not find the last run's "is ready"
-	nsenter --net="/run/netns/$ns" "$NETMAPD" --frontend fuse --device "$dev" \
+	${ns:+nsenter --net="/run/netns/$ns"} "$NETMAPD" --frontend fuse --device "$dev" \
 		--run-dir "$(dirname "$dev")/run" --backend "${NET_BACKEND:-packet}" "$@" >"$log" 2>&1 &
 	NET_DAEMON_PID=$!
 	net_add_cleanup "net_stop_daemon $NET_DAEMON_PID"

@@ -6,6 +6,8 @@
  *       RX / TX rings) must fail with errno WANT (a name: ENXIO, EINVAL ...)
  *       or succeed (WANT = OK)
  *   pkt_errors info DEV NAME WANT               PORT_INFO_GET, the same way
+ *   pkt_errors ginfo DEV NAME WANT              legacy NIOCGINFO, the same way
+ *   pkt_errors regif DEV NAME WANT              legacy NIOCREGIF (NR_REG_ALL_NIC)
  *   pkt_errors vanish DEV NAME                  registers NAME, says "ready"
  *       on stdout, waits for a line on stdin (the interface is deleted
  *       meanwhile), then expects EIO from both sync ioctls and POLLERR
@@ -106,6 +108,17 @@ int main(int argc, char **argv)
 			check(r.nr_tx_rings >= 1 && r.nr_rx_rings >= 1 && r.nr_host_tx_rings == 1 && r.nr_host_rx_rings == 1,
 			      what);
 		}
+	} else if ((!strcmp(cmd, "ginfo") || !strcmp(cmd, "regif")) && argc >= 5) {
+		struct nmreq r;
+		memset(&r, 0, sizeof r);
+		snprintf(r.nr_name, sizeof r.nr_name, "%s", name);
+		r.nr_version = NETMAP_API;
+		r.nr_flags = NR_REG_ALL_NIC;
+		int reg = !strcmp(cmd, "regif");
+		int got = ioctl(fd, reg ? NIOCREGIF : NIOCGINFO, &r) == 0 ? 0 : errno;
+		snprintf(what, sizeof what, "%s %s: want %s, got %s", reg ? "NIOCREGIF" : "NIOCGINFO", name, argv[4],
+			 got ? strerror(got) : "success");
+		check(got == errno_named(argv[4]), what);
 	} else if (!strcmp(cmd, "vanish")) {
 		struct nmreq_register r;
 		memset(&r, 0, sizeof r);

@@ -264,7 +264,7 @@ wire_pair() {   # LANE ITER BACKEND DIR
 	r_rx0=$(sysstat "$rns" "$rif" rx_dropped)
 	s_off=$(stat -c %s "$slog")
 	r_off=$(stat -c %s "$rlog")
-	"$work/nmd-recv" -d "$rdev" -i "$rif" -n "$n" -l "$sizes" -s "$stream" -T 3 -W 30 $x >"$out.recv" 2>"$out.rerr" &
+	nsenter --net="/run/netns/$rns" "$work/nmd-recv" -d "$rdev" -i "$rif" -n "$n" -l "$sizes" -s "$stream" -T 3 -W 30 $x >"$out.recv" 2>"$out.rerr" &
 	local rp=$!
 	track $rp
 	if ! wait_line "$out.rerr" ready; then
@@ -272,7 +272,7 @@ wire_pair() {   # LANE ITER BACKEND DIR
 		result "$lane" "wire-$be" FAIL 0 0 0 1 0 0 "receiver on $rif did not start: $(head -c 300 "$out.rerr" | tr '\n\t' '  ')"
 		return
 	fi
-	"$work/nmd-send" -d "$sdev" -i "$sif" -n "$n" -l "$sizes" -R "$rate" -s "$stream" -t 120 -q >"$out.send" 2>"$out.serr" &
+	nsenter --net="/run/netns/$sns" "$work/nmd-send" -d "$sdev" -i "$sif" -n "$n" -l "$sizes" -R "$rate" -s "$stream" -t 120 -q >"$out.send" 2>"$out.serr" &
 	local sp=$!
 	track $sp
 	case $kill in

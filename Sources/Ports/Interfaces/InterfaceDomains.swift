@@ -27,11 +27,53 @@ public final class InterfaceDomains: @unchecked Sendable {
     private let lock = Lock()
     private var domains: [UInt64: (domain: InterfaceDomain, users: Int, monitorId: UInt64)] = [:]
     private let vanishedHook = Mutex<(@Sendable (Port) -> Void)?>(nil)
+    /// A file listing (one id a line) the namespaces other than the
+    /// daemon's that this daemon served, so that the next one cleans them
+    /// after a crash, and only them (another netmapd may serve the rest).
+    private let journalPath: String?
+    private var journaled: Set<UInt64> = []
 
-    public init(log: CoreLog = .silent) throws(NetmapError) {
+    public init(journal: String? = nil, log: CoreLog = .silent) throws(NetmapError) {
         self.log = log
+        journalPath = journal
         loop = try EventLoop()
         try loop.start()
+    }
+
+    /// The namespace ids an earlier daemon's journal lists (read at start).
+    public func journaledNamespaces() -> Set<UInt64> {
+        guard let path = journalPath, let f = fopen(path, "r") else { return [] }
+        defer { fclose(f) }
+        var bytes = [UInt8]()
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = fread(&chunk, 1, chunk.count, f)
+            if n <= 0 { break }
+            bytes += chunk[0 ..< n]
+        }
+        return Set(String(decoding: bytes, as: UTF8.self).split(separator: "\n").compactMap { UInt64($0) })
+    }
+
+    /// Starts the journal afresh (after the leftovers were removed).
+    public func resetJournal() {
+        guard let path = journalPath else { return }
+        lock.withLock {
+            journaled.removeAll()
+            unlink(path)
+        }
+    }
+
+    /// Notes `ns` in the journal before anything is attached in it (lock held).
+    private func journal(_ ns: NetNamespace) {
+        guard let path = journalPath, !ns.isDaemons, journaled.insert(ns.id).inserted else { return }
+        guard let f = fopen(path, "a") else {
+            log.warning("cannot write \(path): a crash now would leave attachments in \(ns) that the next start does not remove")
+            return
+        }
+        fputs("\(ns.id)\n", f)
+        fflush(f)
+        fsync(fileno(f))
+        fclose(f)
     }
 
     /// Called (on the event thread) with each port whose interface was
@@ -47,6 +89,7 @@ public final class InterfaceDomains: @unchecked Sendable {
                 domains[ns.id]!.users = e.users + 1
                 return e.domain
             }
+            journal(ns)
             let d = try ns.perform { () throws(NetmapError) in try InterfaceDomain(ns: ns, owner: self) }
             let id = try loop.add(fd: d.monitor.fd, events: NMD_EPOLLIN, handler: d)
             domains[ns.id] = (d, 1, id)
@@ -108,11 +151,13 @@ public final class InterfaceDomains: @unchecked Sendable {
         return cleaned
     }
 
-    /// Daemon exit: every domain's steal filters go, the event thread stops.
+    /// Daemon exit: every domain's steal filters go, the event thread stops,
+    /// and the journal with them (nothing is left to clean).
     public func shutdown() {
         let all = lock.withLock { domains.values.map(\.domain) }
         for d in all { try? d.ns.perform { d.stealer.detachAll() } }
         loop.stop()
+        resetJournal()
     }
 
     fileprivate func vanished(_ p: InterfacePort) {
