@@ -231,6 +231,31 @@ check "eth0 in A and eth0 in B are two ports: A's $ecount and B's $((ecount / 2)
 eth0s=$(jq -r '[.engine.ports[] | select(.name == "eth0p") | .namespace] | unique | length' "$work/eth0.status" 2>/dev/null)
 check "netmapctl status lists eth0p twice, in two namespaces (${eth0s:-?})" test "${eth0s:-0}" = 2 || head -c 600 "$work/eth0.status"
 
+# A container: its own network namespace (A) and mount namespace, where the
+# only netmapd thing it sees is the device, bind-mounted at its /dev/netmap
+# (docs: README "Containers"); the daemon's run directory is hidden. Its
+# program receives on its own interface, and B's name gives ENXIO in there.
+ctr=$work/ctr
+mkdir -p "$ctr/dev"
+container() {   # container CMD...: runs CMD in a fresh mount namespace inside A
+	$RUN_A unshare --mount --propagation private sh -c '
+		mount -t tmpfs ctr "$0/dev" && : >"$0/dev/netmap" && mount --bind "$1" "$0/dev/netmap" &&
+		mount -t tmpfs hidden "$(dirname "$1")" && shift && exec "$@"' "$ctr" "$DEV" "$@"
+}
+container "$work/pkt_errors" register "$ctr/dev/netmap" "$IF_B" ENXIO >"$work/ctr.err" 2>&1
+check "container: B's $IF_B gives ENXIO through its bind-mounted /dev/netmap" test $? = 0 || cat "$work/ctr.err"
+container sh -c 'test ! -e "$0"' "$(dirname "$DEV")/run/control"
+check "container: the daemon's run directory (control socket, region file) is not visible" test $? = 0
+container "$work/nmd-recv" -d "$ctr/dev/netmap" -i "$IF_A" -n 20000 -l 60-1514 -T 3 >"$work/ctr.recv" 2>"$work/ctr.rerr" &
+rp=$!
+wait_line "$work/ctr.rerr" ready
+$RUN_B "$work/nmd-send" -d "$DEV" -i "$IF_B" -n 20000 -l 60-1514 -R "$rate" -q >"$work/ctr.send" 2>&1
+src=$?
+wait $rp
+rrc=$?
+cat "$work/ctr.recv"
+check "container: 20000 frames from B arrive byte-exact at a program in the container, on its own $IF_A" test $src = 0 -a $rrc = 0
+
 # A namespace is held only while netmapd serves something in it.
 ino_b=$(stat -Lc %i "/run/netns/$NS_B")
 holds_b() { ls -l "/proc/$PID_A/fd" 2>/dev/null | grep -q "net:\[$ino_b\]"; }

@@ -12,6 +12,8 @@
 # command lines, one per line; the default leaves out nm_killer, whose
 # "traffic before the kill" check depends on timing that emulation breaks).
 #
+# Then, on the same daemon: names resolve in the caller's network namespace
+# (two namespaces with a veth pair; pkt_errors from each).
 # After those (issue #8, robustness), on fresh daemons in the same VM:
 #   - nm_faults closed_writer + fork_concurrent (a closed client scribbling its
 #     mapped rings, fork with both halves on one descriptor);
@@ -69,6 +71,25 @@ if [ "${1:-}" = "--guest" ]; then
 			grep -E '^FAIL' "$NETMAPD_VM_RESULTS/out.txt" | head -20 || tail -20 "$NETMAPD_VM_RESULTS/out.txt"
 		fi
 	done <<<"${NM_TESTS:-$default_tests}"
+
+	# ---- names resolve in the caller's network namespace (issue #20) ----
+	# Two namespaces joined by a veth pair, the one daemon outside both:
+	# from A, A's end exists and B's does not (API 14 and legacy).
+	if ip netns add cuA && ip netns add cuB &&
+		ip link add name cuva netns cuA type veth peer name cuvb netns cuB; then
+		nsrc=0
+		nsenter --net=/run/netns/cuA "$bin/pkt_errors" info /dev/netmap cuva OK >"$NETMAPD_VM_RESULTS/ns.txt" 2>&1 || nsrc=1
+		for req in info register ginfo regif; do
+			nsenter --net=/run/netns/cuA "$bin/pkt_errors" $req /dev/netmap cuvb ENXIO >>"$NETMAPD_VM_RESULTS/ns.txt" 2>&1 || nsrc=1
+		done
+		nsenter --net=/run/netns/cuB "$bin/pkt_errors" register /dev/netmap cuvb OK >>"$NETMAPD_VM_RESULTS/ns.txt" 2>&1 || nsrc=1
+		grep '^FAIL' "$NETMAPD_VM_RESULTS/ns.txt" || true
+		if [ $nsrc = 0 ]; then passed=$((passed + 1)); echo "ok - CUSE: a name means the caller's interface (A's own end found, B's ENXIO from A in 4 requests)"
+		else failed=$((failed + 1)); echo "not ok - CUSE: names in the caller's network namespace"; fi
+		ip netns del cuA; ip netns del cuB
+	else
+		failed=$((failed + 1)); echo "not ok - CUSE: could not make the namespaces for the netns check"
+	fi
 	kill -TERM "$pid"
 	rc=0
 	wait "$pid" || rc=$?
@@ -177,6 +198,7 @@ gcc -O2 -g -Wall -Wextra -Werror -fPIC -shared -fvisibility=hidden -I Sources/AB
 for src in Tests/device/nm_*.c; do
 	gcc -O2 -g -Wall -I Sources/ABI/include -o "$out/$(basename "$src" .c)" "$src" -pthread
 done
+gcc -O2 -g -Wall -I Sources/ABI/include -o "$out/pkt_errors" Tests/net/pkt_errors.c
 export NM_TESTS="${NM_TESTS:-$default_tests}"
 exec "$repo/Tests/vm/run-in-vm.sh" --timeout "$timeout_s" -e "NM_TESTS=$NM_TESTS" -e "FAULT_FRAMES=${FAULT_FRAMES:-5000}" -- \
 	"$repo/Tests/vm/cuse-device-tests.sh" --guest "$daemon" "$out"
