@@ -237,7 +237,8 @@ final class FuzzNICPort: Port, @unchecked Sendable {
         let n = k.numSlots
         check(k.rhead < n && k.hwcur < n, "NIC txsync with rhead \(k.rhead) hwcur \(k.hwcur) of \(n)")
         while i != k.rhead {
-            if let (b, l) = k.validatedSlot(i) {
+            do {
+                let (b, l) = k.txSlot(i)
                 // Touch the frame as a real backend would (ASan/guards see it).
                 let p = k.region.buffer(b)
                 if l > 0 { _ = p.load(fromByteOffset: l - 1, as: UInt8.self) }

@@ -1,8 +1,8 @@
 // What both interface backends (AF_PACKET, AF_XDP) do alike: the checks of a
 // port's first registration, and the link monitor's events: a port whose
-// interface went down stops its rings (syncs report EIO, poll POLLERR) until
-// it comes up again; a port whose interface was deleted stops them for good;
-// a rename is noted and the port keeps its name.
+// link went down locks its rings (syncs wait, poll finds nothing ready) until
+// it comes up again; a port whose interface was deleted stops them for good
+// (EIO, POLLERR); a rename is noted and the port keeps its name.
 
 import NetmapCore
 
@@ -65,5 +65,11 @@ enum LinkEvents {
             k.stopped.store(stopped, ordering: .releasing)
             k.wakeup()
         }
+    }
+
+    /// The link of `rings` went down (or came up): syncs wait for it, poll
+    /// finds them not ready, and their pollers are woken when it is back.
+    static func setLinkDown(_ rings: [Kring], _ down: Bool) {
+        for k in rings { k.setLinkDown(down) }
     }
 }

@@ -18,7 +18,7 @@
 //     need a way to inject into and capture from the host stack per
 //     interface (a marked frame redirected to ingress by tc BPF, an egress
 //     capture program); not done yet.
-//   Link down: rings in netmap mode stop (EIO, POLLERR) until it is up
+//   Link down: rings in netmap mode are locked (syncs wait) until it is up
 //   again; interface deleted: stopped for good (Registry.interfaceVanished).
 //
 // Choices, measured with Tests/net/pkt-bench.sh (2 vCPU VM, kernel 6.18,
@@ -119,7 +119,7 @@ public final class PacketPort: Port, InterfacePort, @unchecked Sendable {
             throw error
         }
         if !linkUp {
-            for k in rings { k.stopped.store(true, ordering: .releasing) }
+            for k in rings { k.linkDown.store(true, ordering: .releasing) }
         }
     }
 
@@ -199,8 +199,8 @@ public final class PacketPort: Port, InterfacePort, @unchecked Sendable {
 
     // MARK: link events (event thread)
 
-    /// The link went down or came up: rings in netmap mode stop (syncs
-    /// report EIO, poll POLLERR) until it is up again, as netmap does.
+    /// The link went down or came up: rings in netmap mode are locked
+    /// (syncs wait, poll finds nothing) until it is up again, as netmap does.
     func linkChanged(isUp: Bool, mtu newMTU: Int?) {
         if let m = newMTU { mtu.store(m, ordering: .relaxed) }
         let rings: [Kring] = lock.withLock {
@@ -210,7 +210,7 @@ public final class PacketPort: Port, InterfacePort, @unchecked Sendable {
         }
         guard !rings.isEmpty else { return }
         backend.log.info("\(name): link \(isUp ? "up: rings running again" : "down: rings stopped")")
-        LinkEvents.setStopped(rings, !isUp)
+        LinkEvents.setLinkDown(rings, !isUp)
     }
 
     /// The interface is gone: every ring stays stopped for the port's life.

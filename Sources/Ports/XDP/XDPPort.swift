@@ -17,8 +17,8 @@
 //   Wake-ups: EventLoop (one-shot EPOLLIN per socket) -> RX kring wakeup;
 //   CompletionWatcher (a timer while transmissions are in flight) -> TX.
 //   Host rings: one pair is reported, inert, as in the generic backend.
-//   Link down: rings stop (EIO, POLLERR) until it is up again; interface
-//   deleted: stopped for good.
+//   Link down: rings are locked (syncs wait) until it is up again;
+//   interface deleted: stopped for good (EIO, POLLERR).
 //
 // Measured on these machines (2 vCPU VM, kernel 6.18, veth, native XDP,
 // copy bind mode; Tests/net/xdp-bench.sh, release build, 1M frames):
@@ -111,7 +111,7 @@ public final class XDPPort: Port, InterfacePort, @unchecked Sendable {
             throw error
         }
         if !linkUp {
-            for k in rings { k.stopped.store(true, ordering: .releasing) }
+            for k in rings { k.linkDown.store(true, ordering: .releasing) }
         }
     }
 
@@ -218,7 +218,7 @@ public final class XDPPort: Port, InterfacePort, @unchecked Sendable {
         }
         guard !rings.isEmpty else { return }
         backend.log.info("\(name): link \(isUp ? "up: rings running again" : "down: rings stopped")")
-        LinkEvents.setStopped(rings, !isUp)
+        LinkEvents.setLinkDown(rings, !isUp)
     }
 
     func markVanished() -> Bool {
