@@ -317,4 +317,30 @@ import Testing
         keeper.close()
         #expect(t.engine.stats().freeBuffers == t.engine.stats().totalBuffers)
     }
+
+    /// A pipe's two rings name the same buffers; the side that does not
+    /// hold slot k has a stale descriptor there, which must not keep a
+    /// buffer the other side swapped out into its extra list (§12, §4.7).
+    @Test func aPipesStaleDescriptorDoesNotKeepAnExtraBuffer() {
+        let m = t.client(), s = t.client()
+        #expect(m.register("sw{1").0 == 0)
+        let free0 = t.region.freeBufferCount
+        #expect(s.register("sw}1", extraBufs: 1).0 == 0)
+        let tx = m.txRing(0), rx = s.rxRing(0)
+        m.slot(tx, 0).pointee.len = 60
+        tx.pointee.head = 1
+        tx.pointee.cur = 1
+        #expect(m.txsync() == 0 && s.rxsync() == 0 && rx.pointee.tail == 1)
+        // The receiver keeps the frame's buffer and puts its extra one in the slot.
+        let b = s.slot(rx, 0).pointee.buf_idx, e = s.nifp.pointee.ni_bufs_head
+        s.slot(rx, 0).pointee.buf_idx = e
+        s.slot(rx, 0).pointee.flags = UInt16(NS_BUF_CHANGED)
+        s.buf(rx, b).storeBytes(of: UInt32(0), as: UInt32.self)
+        s.nifp.pointee.ni_bufs_head = b
+        #expect(m.slot(tx, 0).pointee.buf_idx == b)   // the sender's stale copy
+        s.close()
+        #expect(t.region.freeBufferCount == free0 && t.region.isFreeBuffer(b))
+        m.close()
+        #expect(t.engine.stats().freeBuffers == t.engine.stats().totalBuffers)
+    }
 }

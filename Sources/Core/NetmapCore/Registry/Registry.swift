@@ -214,6 +214,48 @@ public final class Registry: @unchecked Sendable {
         adapters.removeValue(forKey: a.registryName)
     }
 
+    /// Every buffer a ring owns now (caller holds `lock`), for the release
+    /// of a client's extra buffers (§4.7). A ring owns what its slots name;
+    /// a pipe link's two rings name the same buffers, and slot k belongs to
+    /// the receiver while it holds the packet ([RX hwcur … RX hwtail), §12),
+    /// to the sender otherwise: the other side's descriptor is stale there,
+    /// and the buffer it names may well be a client's extra buffer now.
+    /// Each ring is read under its sync lock; a sync that found it busy
+    /// skipped it, so its pollers are woken afterwards to look again.
+    func buffersHeldByRings() -> BufferSet {
+        var set = BufferSet(count: region.bufferCount)
+        var looked = [Kring]()
+        defer { for k in looked { k.wakeup() } }
+        for a in adapters.values {
+            looked += a.txKrings + a.rxKrings
+            if let peerKey = pipePeer[a.registryName] {
+                guard let peer = adapters[peerKey] else { continue }
+                // Each link once: from its TX side (A's TX ring i feeds the peer's RX ring i).
+                for (t, r) in zip(a.txKrings, peer.rxKrings) {
+                    t.syncLock.withLock {
+                        r.syncLock.withLock {
+                            guard t.hasMemory, r.hasMemory else { return }
+                            let n = t.numSlots, held = RingIndex.distance(r.hwcur, r.hwtail, n)
+                            for k in 0 ..< n {
+                                let atReceiver = RingIndex.distance(r.hwcur, k, n) < held
+                                set.insert(atReceiver ? r.ring.slot(k).bufIdx : t.ring.slot(k).bufIdx)
+                            }
+                        }
+                    }
+                }
+                continue
+            }
+            for k in a.txKrings + a.rxKrings {
+                k.syncLock.withLock {
+                    guard k.hasMemory else { return }
+                    let r = k.ring
+                    for i in 0 ..< k.numSlots { set.insert(r.slot(i).bufIdx) }
+                }
+            }
+        }
+        return set
+    }
+
     func sessionRegistered() { activeSessions += 1 }
 
     func sessionReleased() {

@@ -66,7 +66,7 @@ struct Ctrl {
         case NETMAP_REQ_OPT_CSB: return 16
         case NETMAP_REQ_OPT_SYNC_KLOOP_MODE: return 8
         case NETMAP_REQ_OPT_OFFSETS: return 32
-        case NETMAP_REQ_OPT_SYNC_KLOOP_EVENTFDS: return size >= 24 ? Int(size - 24) : 0
+        case NETMAP_REQ_OPT_SYNC_KLOOP_EVENTFDS: return size >= 24 ? Int(clamping: size - 24) : 0
         default: return 0
         }
     }

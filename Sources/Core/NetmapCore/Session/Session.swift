@@ -317,7 +317,7 @@ public final class Session: DeviceFile, RingWaiter, @unchecked Sendable {
         // handed out again, it would be written under that ring's feet.
         var idx = nifp.load(fromByteOffset: Layout.ifBufsHead, as: UInt32.self)
         if region.isValidBuffer(idx) {
-            let held = ringHeldBuffers()
+            let held = registry.buffersHeldByRings()
             while region.isValidBuffer(idx) && !held.contains(idx) && !region.isFreeBuffer(idx) {
                 let p = region.buffer(idx)
                 let next = p.load(as: UInt32.self)
@@ -349,18 +349,6 @@ public final class Session: DeviceFile, RingWaiter, @unchecked Sendable {
         a.sessions -= 1
         registry.dropIfUnused(a)
         registry.sessionReleased()
-    }
-
-    /// Every buffer a ring slot of any port holds now (registry lock).
-    private func ringHeldBuffers() -> BufferSet {
-        var set = BufferSet(count: region.bufferCount)
-        for a in registry.adaptersLocked {
-            for k in a.txKrings + a.rxKrings where k.hasMemory {
-                let r = k.ring
-                for i in 0 ..< k.numSlots { set.insert(r.slot(i).bufIdx) }
-            }
-        }
-        return set
     }
 
     // MARK: sync ioctls (§5.9)
