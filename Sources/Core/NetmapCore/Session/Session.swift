@@ -359,15 +359,19 @@ public final class Session: DeviceFile, RingWaiter, @unchecked Sendable {
         guard let b = currentBinding else { return NetmapError.ENXIO.errno }
         var result: Int32 = 0
         let port = b.adapter.port
+        var mayWait = true   // one wait per call: the rings share the link
         for k in d == .tx ? b.tx : b.rx {
             if k.stopped.load(ordering: .acquiring) {
                 result = NetmapError.EIO.errno
                 continue
             }
             if k.linkDown.load(ordering: .acquiring) {
+                guard mayWait else { continue }
                 switch k.waitForLink() {
                 case .up: break
-                case .down: continue
+                case .down:
+                    mayWait = false
+                    continue
                 case .gone:
                     result = NetmapError.EIO.errno
                     continue
