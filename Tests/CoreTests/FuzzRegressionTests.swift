@@ -86,4 +86,21 @@ import Testing
         #expect(e == EFAULT)
         file.release()
     }
+
+    /// Fuzz/Targets/Ctrl, with the option walk in netmap's order (sizes
+    /// after types): a SYNC_KLOOP_EVENTFDS option with nro_size >= 2^63 made
+    /// its body size overflow Int (a trap) before the size check that now
+    /// answers EMSGSIZE.
+    @Test func hugeEventfdsOptionIsEMSGSIZE() throws {
+        let t = try TestEngine()
+        let c = t.client()
+        let o = c.memory.allocate(24).bindMemory(to: nmreq_option.self, capacity: 1)
+        o.pointee.nro_reqtype = UInt32(NETMAP_REQ_OPT_SYNC_KLOOP_EVENTFDS)
+        o.pointee.nro_size = 1 << 63
+        let body = c.place(nmreq_port_info_get())
+        let h = c.place(TestClient.header("", type: NETMAP_REQ_PORT_INFO_GET, body: UnsafeMutableRawPointer(body),
+                                          options: UnsafeMutableRawPointer(o)))
+        #expect(c.file.ioctl(NIOCCTRL, UnsafeMutableRawPointer(h)) == EMSGSIZE)
+        #expect(o.pointee.nro_status == 0)
+    }
 }

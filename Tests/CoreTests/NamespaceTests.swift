@@ -66,7 +66,7 @@ private final class NamespacedNICs: InterfaceBackend, @unchecked Sendable {
         let s = engine.openSession(client: ClientIdentity(pid: 100))
         #expect(throws: NetmapError.ENXIO) { _ = try s.portInfo(name: "b0", memId: 0, hints: PortHints(), caller: 100) }
         #expect(throws: NetmapError.ENXIO) { _ = try s.portHdrGet(name: "b0", caller: 100) }
-        #expect(try s.portInfo(name: "a0", memId: 0, hints: PortHints(), caller: 100).geometry.txRings == 1)
+        #expect(try s.portInfo(name: "a0", memId: 0, hints: PortHints(), caller: 100).geometry?.txRings == 1)
         #expect(engine.registry.counts.ports == 0)
     }
 

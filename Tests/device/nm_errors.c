@@ -302,12 +302,14 @@ static void option_errors(void)
 	CHECK(a.nro_opt.nro_status == EINVAL && b.nro_opt.nro_status == EINVAL,
 	    "both duplicates get nro_status EINVAL (%u, %u)", a.nro_opt.nro_status, b.nro_opt.nro_status);
 
+	/* sizes are checked for known types (an unknown one is only left
+	 * EOPNOTSUPP: nm_fidelity checks that) */
 	struct nmreq_option big;
 	memset(&big, 0, sizeof big);
-	big.nro_reqtype = 77;
+	big.nro_reqtype = NETMAP_REQ_OPT_OFFSETS;
 	big.nro_size = 5000;
 	h.nr_options = (uintptr_t)&big;
-	CHECK_ERRNO(ctrl_hdr(fd, &h), EMSGSIZE, "option with nro_size 5000 (> 4096)");
+	CHECK_ERRNO(ctrl_hdr(fd, &h), EMSGSIZE, "OFFSETS option with nro_size 5000 (> 4096)");
 
 	struct nmreq_option loop;
 	memset(&loop, 0, sizeof loop);

@@ -93,7 +93,7 @@ if [ -z "${NETMAPD_BIN:-}" ]; then
 fi
 [ -x "$NETMAPD_BIN" ] || { result "netmapd binary" 0 "$NETMAPD_BIN not executable"; echo "device-tests: $passed passed, $failed failed"; exit 1; }
 
-progs="nm_classic nm_api14 nm_errors nm_pipe_rules nm_pipe_traffic nm_killer nm_faults"
+progs="nm_classic nm_api14 nm_errors nm_fidelity nm_pipe_rules nm_pipe_traffic nm_killer nm_faults"
 build_ok=1
 for p in $progs; do
 	if ! gcc -O2 -Wall -Wextra -Werror -pthread -I "$root/Sources/ABI/include" "$src/$p.c" -o "$work/$p" 2>"$work/gcc-$p.log"; then
@@ -169,6 +169,7 @@ run_test() {
 run_test "nm_classic: legacy NIOCGINFO/NIOCREGIF flow and layout" 60 "$work/nm_classic"
 run_test "nm_api14: NIOCCTRL info, pools, options, extra buffers" 60 "$work/nm_api14"
 run_test "nm_errors: netmap's errno for wrong requests, corrupt rings, hostile slots, dry pools" 120 "$work/nm_errors"
+run_test "nm_fidelity: option walk, null ports, pipe geometry and clamps, empty-name info, mem ids, raw ring ids, check order, extra-buffer lists (issue #14)" 60 "$work/nm_fidelity"
 run_test "nm_pipe_rules: multi-ring pipes, one-direction binds, shared descriptors, resume, poll rules" 60 \
 	"$work/nm_pipe_rules" multi_ring one_direction shared_descriptor receiver_swap_and_resume no_tx_poll \
 	cur_thresholds thread_ioctl

@@ -334,6 +334,41 @@ grep -E '^(PASS|FAIL)' "$work/vanish.out"
 check "interface deleted while registered: EIO on sync, POLLERR on poll" test $vrc = 0
 grep -q "$X0 (netns [0-9]*): interface deleted" "$LOG" && pass "daemon logged the deletion" || fail "daemon logged the deletion"
 
+# Link taken down while registered (§5.9, §6): netmap only locks the rings.
+# Syncs give no EIO and poll no POLLERR; a poll sleeping for POLLOUT wakes
+# when the link is back. The program takes the link down and up itself.
+L0=${NET_TAG}l0
+in_a ip link add "$L0" type veth peer name "${NET_TAG}l1"
+in_a ip link set "$L0" up
+in_a ip link set "${NET_TAG}l1" up
+in_a "$work/pkt_errors" linkdown "$DEV_A" "$L0" >"$work/linkdown.out" 2>&1
+lrc=$?
+grep -E '^(PASS|FAIL)' "$work/linkdown.out"
+check "link down while registered: syncs and poll wait for it (no EIO, no POLLERR), poll wakes when it is up" test $lrc = 0
+in_a ip link del "$L0"
+
+# Bad TX slots (§4.6, §5.5): a buffer index past the pool goes out as
+# buffer 0, a length past the buffer is cut to the buffer size, and the
+# ring counts both (status "badSlots"). MTUs raised so 2048 bytes pass.
+in_a ip link set "$IF_A" mtu 2100
+in_b ip link set "$IF_B" mtu 2100
+mkfifo "$work/bad.in"
+in_a "$work/pkt_errors" badslots "$DEV_A" "$IF_A" "/run/netns/$NS_B" "$IF_B" <"$work/bad.in" >"$work/bad.out" 2>&1 &
+bp=$!
+exec 9>"$work/bad.in"
+wait_line "$work/bad.out" '^ready'
+bad=$("$work/pkt_errors" status "$(dirname "$DEV_A")/run/control" | jq -r --arg p "$IF_A" \
+	'.engine.ports[] | select(.name == $p) | .rings[] | select(.direction == "tx" and .index == 0 and (.host | not)) | .badSlots')
+echo go >&9
+exec 9>&-
+wait $bp
+brc=$?
+in_a ip link set "$IF_A" mtu 1500
+in_b ip link set "$IF_B" mtu 1500
+grep -E '^(PASS|FAIL)' "$work/bad.out"
+check "bad TX slots go out as netmap sends them (buffer 0; cut to 2048 bytes)" test $brc = 0
+check "bad TX slots are counted: $IF_A TX ring 0 badSlots ${bad:-?} (want 2)" test "${bad:-}" = 2
+
 # Interface deleted under traffic: a netmap receiver on one end of a veth
 # pair and a netmap sender on the other, both through daemon A; the pair is
 # deleted mid-transfer. Both programs must see the error (POLLERR / EIO) and

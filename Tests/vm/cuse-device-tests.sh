@@ -36,6 +36,7 @@ scratch="${SCRATCH:-.build-cuse}"
 default_tests='nm_classic
 nm_api14
 nm_errors
+nm_fidelity
 nm_pipe_rules
 nm_pipe_traffic -n 1000000 -m poll
 nm_pipe_traffic -n 2000 -m select

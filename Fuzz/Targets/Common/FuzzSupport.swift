@@ -237,7 +237,8 @@ final class FuzzNICPort: Port, @unchecked Sendable {
         let n = k.numSlots
         check(k.rhead < n && k.hwcur < n, "NIC txsync with rhead \(k.rhead) hwcur \(k.hwcur) of \(n)")
         while i != k.rhead {
-            if let (b, l) = k.validatedSlot(i) {
+            do {
+                let (b, l) = k.txSlot(i)
                 // Touch the frame as a real backend would (ASan/guards see it).
                 let p = k.region.buffer(b)
                 if l > 0 { _ = p.load(fromByteOffset: l - 1, as: UInt8.self) }
@@ -514,4 +515,160 @@ func writeSeedsIfAsked(_ seeds: () -> [(String, [UInt8])]) {
         fclose(f)
     }
     exit(0)
+}
+
+// MARK: the option walk, modelled independently (§3.3)
+
+/// What netmap answers to a NIOCCTRL request up to and including its option
+/// walk, worked out from the caller's memory as it was before the request,
+/// without the engine's decoder: the rules are written here a second time,
+/// straight from §3.3, so that the two can be held against each other.
+enum OptionWalkModel {
+    /// No prediction (the header itself could not be read).
+    case none
+    /// The walk failed with `errno`. `written`: the option headers netmap
+    /// writes back and the status each has (in order; later writes win).
+    /// `untouched`: options it visited and must not write.
+    case failed(errno: Int32, written: [(address: UInt64, status: UInt32)], untouched: [UInt64])
+    /// The walk succeeded; the request then ran. Every option in the list
+    /// is written back (EOPNOTSUPP unless a consumer took it).
+    case clean(options: [(address: UInt64, type: UInt32)], reqtype: UInt16)
+
+    static let maxSize = 4096, optMax: UInt32 = 6, pointer = 8, optHeader = 24
+    /// The kernel copies header pointers, body, a table of option pointers
+    /// and every option (with its user next pointer) into one buffer.
+    static let bufferSize = (2 + Int(optMax)) * pointer + maxSize + Int(optMax) * pointer
+
+    static func bodySize(_ reqtype: UInt16) -> Int {
+        switch reqtype {
+        case 1: 56
+        case 2: 32
+        case 3: 64
+        case 4, 5, 6, 7, 13: 8
+        case 8, 10, 11: 16
+        case 12: 64
+        default: 0
+        }
+    }
+
+    static func optionBodySize(_ type: UInt32, _ size: UInt64) -> Int {
+        switch type {
+        case 1: 72
+        case 2: size >= 24 ? Int(clamping: size - 24) : 0
+        case 3: 16
+        case 4: 8
+        case 5: 32
+        default: 0
+        }
+    }
+
+    static func predict(argument: UInt64, space: FakeAddressSpace) -> OptionWalkModel {
+        guard argument != 0, let h = space.bytes(at: argument, 88) else { return .none }
+        var hb = Bytes(88)
+        hb.b = h
+        let version = hb.u16(0), reqtype = hb.u16(2)
+        guard version >= 14, version <= 15, hb.u32(4) == 0 else { return .failed(errno: EINVAL, written: [], untouched: []) }
+        let rqsz = bodySize(reqtype), body = hb.u64(80)
+        guard (rqsz == 0) == (body == 0) else { return .failed(errno: EINVAL, written: [], untouched: []) }
+        if rqsz > 0 && space.bytes(at: body, rqsz) == nil { return .failed(errno: EFAULT, written: [], untouched: []) }
+        var used = 2 * pointer + rqsz + Int(optMax) * pointer
+        var total = rqsz
+        var list = [(address: UInt64, type: UInt32, status: UInt32)]()
+        var indexOfType = [UInt32: Int]()
+        var next = hb.u64(72)
+        func written() -> [(address: UInt64, status: UInt32)] { list.map { ($0.address, $0.status) } }
+        while next != 0 {
+            if used + pointer + optHeader > bufferSize {
+                return .failed(errno: EMSGSIZE, written: [], untouched: list.map(\.address))
+            }
+            guard let o = space.bytes(at: next, optHeader) else { return .failed(errno: EFAULT, written: written(), untouched: []) }
+            var ob = Bytes(24)
+            ob.b = o
+            let type = ob.u32(8), size = ob.u64(16)
+            used += pointer + optHeader
+            total += optHeader
+            list.append((next, type, 0))
+            let here = next
+            next = ob.u64(0)
+            if type == 0 {
+                list[list.count - 1].status = UInt32(EINVAL)
+                return .failed(errno: EINVAL, written: written(), untouched: [])
+            }
+            if type >= optMax { continue }
+            if let i = indexOfType[type] {
+                list[i].status = UInt32(EINVAL)
+                list[list.count - 1].status = UInt32(EINVAL)
+                return .failed(errno: EINVAL, written: written(), untouched: [])
+            }
+            indexOfType[type] = list.count - 1
+            let len = optionBodySize(type, size)
+            if len > maxSize || size > UInt64(maxSize) || total + len > maxSize {
+                return .failed(errno: EMSGSIZE, written: written(), untouched: [])
+            }
+            total += len
+            if len > 0 {
+                let (at, wraps) = here.addingReportingOverflow(UInt64(optHeader))
+                if wraps || space.bytes(at: at, len) == nil { return .failed(errno: EFAULT, written: written(), untouched: []) }
+            }
+            used += len
+        }
+        return .clean(options: list.map { ($0.address, $0.type) }, reqtype: reqtype)
+    }
+
+    /// Holds a request's answer and the caller's memory after it against
+    /// the prediction. Status words that overlap the written-back header or
+    /// another option's header are not looked at (the order of those writes
+    /// is the front end's business).
+    func check(errno e: Int32, argument: UInt64, before: FakeAddressSpace, after: FakeAddressSpace) {
+        func overlaps(_ a: UInt64, _ n: Int, _ b: UInt64, _ m: Int) -> Bool {
+            a <= b &+ UInt64(m - 1) && b <= a &+ UInt64(n - 1)
+        }
+        func statusWord(_ addr: UInt64, others: [UInt64]) -> (UInt64, Bool) {
+            let at = addr &+ 12
+            let clear = !overlaps(at, 4, argument, 88) && !others.contains { $0 != addr && overlaps(at, 4, $0, 24) }
+            return (at, clear)
+        }
+        func u32(_ s: FakeAddressSpace, _ a: UInt64) -> UInt32? {
+            s.bytes(at: a, 4).map { UInt32($0[0]) | UInt32($0[1]) << 8 | UInt32($0[2]) << 16 | UInt32($0[3]) << 24 }
+        }
+        switch self {
+        case .none:
+            return
+        case .failed(let want, let written, let untouched):
+            OptionWalkModel.require(e == want, "option walk: errno \(e), netmap answers \(want)")
+            let addrs = written.map(\.address) + untouched
+            var last = [UInt64: UInt32]()
+            for w in written { last[w.address] = w.status }
+            for (a, st) in last {
+                let (at, clear) = statusWord(a, others: addrs)
+                guard clear else { continue }
+                OptionWalkModel.require(u32(after, at) == st,
+                                        "option walk (\(want)): option at 0x\(String(a, radix: 16)) has status \(u32(after, at).map(String.init) ?? "?"), netmap writes \(st)")
+            }
+            for a in untouched where last[a] == nil {
+                let (at, clear) = statusWord(a, others: addrs)
+                guard clear else { continue }
+                OptionWalkModel.require(u32(after, at) == u32(before, at),
+                                        "option walk (\(want)): option at 0x\(String(a, radix: 16)) written, netmap writes no option back")
+            }
+        case .clean(let options, let reqtype):
+            OptionWalkModel.require(e != EMSGSIZE && e != EFAULT, "clean option walk, yet errno \(e)")
+            if reqtype == UInt16(NETMAP_REQ_REGISTER) && !options.isEmpty {
+                OptionWalkModel.require(e != 0, "REGISTER succeeded with \(options.count) option(s), none of which netmapd consumes")
+            }
+            let addrs = options.map(\.address)
+            for o in options {
+                let (at, clear) = statusWord(o.address, others: addrs)
+                guard clear else { continue }
+                let consumed = reqtype == UInt16(NETMAP_REQ_CSB_ENABLE) && e == 0 && o.type == UInt32(NETMAP_REQ_OPT_CSB)
+                let want = consumed ? 0 : UInt32(EOPNOTSUPP)
+                OptionWalkModel.require(u32(after, at) == want,
+                                        "clean option walk: option at 0x\(String(o.address, radix: 16)) (type \(o.type)) has status \(u32(after, at).map(String.init) ?? "?"), want \(want)")
+            }
+        }
+    }
+
+    static func require(_ ok: Bool, _ message: @autoclosure () -> String) {
+        if !ok { fail(message()) }
+    }
 }

@@ -21,8 +21,10 @@
 // Pointer selector s: s % 8 == 0 NULL; 1-4 chunk (s >> 3) % count + offset;
 // 5 a hole between chunks (unreadable); 6 a raw 64-bit value from the input;
 // 7 the fixup's own chunk + offset (self loops).
-// Checks: see runIoctl (protocol, termination, writes only where read) and
-// FuzzWorld (pools, registry, exact accounting after release).
+// Checks: see runIoctl (protocol, termination, writes only where read),
+// FuzzWorld (pools, registry, exact accounting after release) and
+// OptionWalkModel (§3.3's option walk, modelled apart from the engine: the
+// errno of a failed walk and every status it writes back or must not).
 
 #if canImport(Glibc)
 import Glibc
@@ -117,7 +119,10 @@ public func fuzzCtrl(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
     }
     let runs = flags & 0x04 != 0 ? 2 : 1
     for _ in 0 ..< runs {
+        let before = space
+        let model = command == NIOCCTRL ? OptionWalkModel.predict(argument: argument, space: space) : .none
         let e = runIoctl(file, command: command, argument: argument, space: &space, style: style)
+        model.check(errno: e, argument: argument, before: before, after: space)
         world.checkStats()
         if e == 0 && command == NIOCCTRL, let h = space.bytes(at: argument, 88) {
             var hb = Bytes(88)

@@ -11,6 +11,9 @@ public struct EngineStatus: Codable, Sendable, Equatable {
         public var packets: UInt64
         public var bytes: UInt64
         public var drops: UInt64
+        /// TX slots sent repaired (a buffer index beyond the pool, a length
+        /// beyond the buffer), as netmap sends them.
+        public var badSlots: UInt64
     }
 
     public struct PortStatus: Codable, Sendable, Equatable {
@@ -49,7 +52,8 @@ extension NetmapEngine {
                 EngineStatus.Ring(direction: k.direction == .tx ? "tx" : "rx", index: k.index, host: k.isHost,
                                   slots: Int(k.numSlots), users: k.users,
                                   packets: k.packets.load(ordering: .relaxed), bytes: k.bytes.load(ordering: .relaxed),
-                                  drops: k.drops.load(ordering: .relaxed))
+                                  drops: k.drops.load(ordering: .relaxed),
+                                  badSlots: k.badSlots.load(ordering: .relaxed))
             }
             let ns = a.port.netNamespace.flatMap { $0.isDaemons ? nil : $0.description }
             return EngineStatus.PortStatus(name: a.name, namespace: ns, backend: a.port.backendName, txRings: g.txRings,

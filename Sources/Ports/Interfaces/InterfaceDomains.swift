@@ -5,10 +5,10 @@
 // attached there. Both backends share one InterfaceDomains, so a namespace
 // has one route socket and one monitor whichever backend serves its ports.
 //
-// Link events: a port whose interface went down stops its rings (syncs
-// report EIO, poll POLLERR) until it comes up again; a port whose interface
-// was deleted (or moved to another namespace) stops them for good; a rename
-// is noted and the port keeps its name.
+// Link events: a port whose link went down locks its rings (syncs wait,
+// poll finds nothing ready) until it comes up again; a port whose interface
+// was deleted (or moved to another namespace) stops them for good (EIO,
+// POLLERR); a rename is noted and the port keeps its name.
 //
 // A domain other than the daemon's own lives while ports or lookups use it:
 // the namespace is held open only as long as netmapd serves something in it.

@@ -1,7 +1,7 @@
 // InterfacePort: what every port on a Linux interface shares, whichever
 // backend moves its packets (PacketPort: AF_PACKET; XDPPort: AF_XDP): the
 // interface it was made for (name, ifindex, namespace), its MTU, link state
-// and vanishing, the rings it has seen in netmap mode, the checks of the
+// (down: syncs wait) and vanishing (EIO, POLLERR), the rings it has seen in netmap mode, the checks of the
 // first registration, and the inert host rings. A backend subclasses it and
 // supplies only its socket work:
 //   enterLocked / leaveLocked   NIC rings entering or leaving netmap mode
@@ -83,7 +83,7 @@ class InterfacePort: Port, @unchecked Sendable {
                 for k in rings { known[ObjectIdentifier(k)] = k }
                 try enterLocked(nic)
                 if !linkUp {
-                    for k in rings { k.stopped.store(true, ordering: .releasing) }
+                    for k in rings { k.linkDown.store(true, ordering: .releasing) }
                 }
             }
         }
@@ -127,8 +127,9 @@ class InterfacePort: Port, @unchecked Sendable {
 
     // MARK: link events (event thread)
 
-    /// The link went down or came up: rings in netmap mode stop (syncs
-    /// report EIO, poll POLLERR) until it is up again.
+    /// The link went down or came up: rings in netmap mode are locked
+    /// (syncs wait, poll finds nothing ready) until it is up again, as
+    /// netmap does; only a deleted interface gives EIO / POLLERR.
     final func linkChanged(isUp: Bool, mtu newMTU: Int?) {
         if let m = newMTU { mtu.store(m, ordering: .relaxed) }
         let rings: [Kring] = lock.withLock {
@@ -137,8 +138,8 @@ class InterfacePort: Port, @unchecked Sendable {
             return Array(known.values)
         }
         guard !rings.isEmpty else { return }
-        log.info("\(label): link \(isUp ? "up: rings running again" : "down: rings stopped")")
-        Self.setStopped(rings, !isUp)
+        log.info("\(label): link \(isUp ? "up: rings running again" : "down: syncs wait until it is up")")
+        for k in rings { k.setLinkDown(!isUp) }
     }
 
     /// The interface is gone: every ring stays stopped for the port's life.

@@ -322,7 +322,8 @@ final class PacketTXRing: EventHandler, @unchecked Sendable {
                 frameBad = false
             }
             frags += 1
-            if !frameBad, frags <= maxFragments, let (b, len) = k.validatedSlot(i) {
+            if !frameBad, frags <= maxFragments {
+                let (b, len) = k.txSlot(i)   // a bad index or length repaired as netmap does
                 frameLen += len
                 if nmd_tx_batch_add(batch, region.buffer(b), UInt32(len)) < 0 { frameBad = true }
             } else {

@@ -706,7 +706,8 @@ final class XDPQueue: EventHandler, @unchecked Sendable {
                 let s = r.slot(j)
                 let more = s.flags & SlotFlag.moreFrag != 0
                 // Buffer and length are read once: what was checked is what is posted.
-                if let (b, len) = k.validatedSlot(j), len > 0, frags < xdpMaxFragments {
+                let (b, len) = k.txSlot(j)   // a bad index or length repaired as netmap does
+                if len > 0, frags < xdpMaxFragments {
                     fragBuf[frags] = b
                     fragLen[frags] = UInt32(len)
                     total += len

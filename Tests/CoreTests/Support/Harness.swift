@@ -88,7 +88,8 @@ final class FakeNICPort: Port, @unchecked Sendable {
     func txsync(_ k: Kring, flags: SyncFlags) -> Int32 {
         var i = k.hwcur
         while i != k.rhead {
-            if let (b, l) = k.validatedSlot(i) {
+            do {
+                let (b, l) = k.txSlot(i)
                 let p = k.region.buffer(b)
                 nic.sent.withLock { $0.append(Array(UnsafeRawBufferPointer(start: p, count: l))) }
             }

@@ -140,6 +140,11 @@ public final class MemoryRegion: @unchecked Sendable {
         }
     }
 
+    /// Whether buffer `index` is in the pool's free list now.
+    public func isFreeBuffer(_ index: UInt32) -> Bool {
+        pools.withLock { $0.bufs.isFree(Int(index)) }
+    }
+
     public var freeBufferCount: Int { pools.withLock { $0.bufs.freeCount } }
     public var freeRingCount: Int { pools.withLock { $0.rings.freeCount } }
     public var freeIfCount: Int { pools.withLock { $0.ifs.freeCount } }

@@ -48,6 +48,10 @@ public final class Registry: @unchecked Sendable {
 
     /// Default slot count of a pipe whose parent is not an interface.
     public static let defaultPipeSlots = 1024
+    /// netmap's bounds on a pipe's rings and slots (§12).
+    public static let maxPipeRings = 256, maxPipeSlots = 4096
+    /// Null ports made so far (each gets its own key).
+    private var nullPorts: UInt64 = 0
     /// The slot count pipes and null ports get when the request names none
     /// (netmap's 1024; the fuzz targets lower it, so that each input costs
     /// less without leaving any path out). Set before the first request.
@@ -97,12 +101,15 @@ public final class Registry: @unchecked Sendable {
     func resolve(name: String, mode: UInt32, hints: PortHints, caller: Int32) throws(NetmapError) -> PortAdapter {
         switch try PortName.parse(name, mode: mode) {
         case .null(let n):
-            let key = "null:\(n)"
-            if let a = adapters[key] { return a }
-            let g = PortGeometry(txRings: max(1, hints.txRings), rxRings: max(1, hints.rxRings),
+            // Every null registration gets a port of its own, with exactly
+            // the rings it asked for (§13): nothing is shared by name.
+            nullPorts &+= 1
+            let key = "\u{0}null \(nullPorts)"
+            let g = PortGeometry(txRings: hints.txRings, rxRings: hints.rxRings,
                                  txSlots: hints.txSlots > 0 ? hints.txSlots : defaultSlots,
                                  rxSlots: hints.rxSlots > 0 ? hints.rxSlots : defaultSlots)
-            let a = PortAdapter(port: provider.makeNullPort(name: key, geometry: g), region: region, registryName: key)
+            let a = PortAdapter(port: provider.makeNullPort(name: "null:\(n)", geometry: g), region: region,
+                                registryName: key)
             adapters[key] = a
             return a
         case .pipe(let parent, let id, let master):
@@ -111,28 +118,8 @@ public final class Registry: @unchecked Sendable {
             let mKey = Self.pipeKey(parent: parent, id: id, master: true)
             let sKey = Self.pipeKey(parent: parent, id: id, master: false)
             if let a = adapters[master ? mKey : sKey] { return a }
-            // The parent only lends its allocator, and every port here shares
-            // region 1; so a missing parent needs nothing created (§12, §14.15).
-            if case .vale = try PortName.parse(parent, mode: RegisterMode.allNIC) {
-                log.info("\(name): VALE ports are not supported, so neither are pipes on them")
-                throw .ENXIO
-            }
-            guard pipesPerParent[parent, default: 0] < 64 else { throw .EINVAL }
-            var parentSlots = defaultSlots
-            if let p = adapters[parent] ?? adapters.values.first(where: { $0.name == parent }) {
-                parentSlots = p.geometry.txSlots
-            }
-            func clampRings(_ r: Int) throws(NetmapError) -> Int {
-                guard r <= 256 else { throw .EINVAL }
-                return max(1, r)
-            }
-            func clampSlots(_ s: Int) -> Int { s == 0 ? parentSlots : min(s, 4096) }
-            // Hints describe the master; a slave opened first mirrors them.
-            let g = PortGeometry(
-                txRings: try clampRings(master ? hints.txRings : hints.rxRings),
-                rxRings: try clampRings(master ? hints.rxRings : hints.txRings),
-                txSlots: clampSlots(master ? hints.txSlots : hints.rxSlots),
-                rxSlots: clampSlots(master ? hints.rxSlots : hints.txSlots))
+            try checkNewPipe(name: name, parent: parent)
+            let g = pipeGeometry(parent: parent, hints: hints)
             let (m, s) = try provider.makePipePair(master: mName, slave: sName, geometry: g, region: region)
             m.registryName = mKey
             s.registryName = sKey
@@ -157,6 +144,50 @@ public final class Registry: @unchecked Sendable {
             adapters[key] = a
             return a
         }
+    }
+
+    /// Whether a pipe of `parent` may be created (§12).
+    private func checkNewPipe(name: String, parent: String) throws(NetmapError) {
+        // The parent only lends its allocator, and every port here shares
+        // region 1; so a missing parent needs nothing created (§12, §14.15).
+        if case .vale = try PortName.parse(parent, mode: RegisterMode.allNIC) {
+            log.info("\(name): VALE ports are not supported, so neither are pipes on them")
+            throw .ENXIO
+        }
+        guard pipesPerParent[parent, default: 0] < 64 else { throw .EINVAL }
+    }
+
+    /// A new pipe's master geometry (§12): always the request's counts,
+    /// whichever end is opened first (the slave gets them swapped). Ring
+    /// counts are clamped to 1…256, slot counts to 1…4096 (0: the parent's),
+    /// as netmap bounds them; memory is only looked at by REGISTER.
+    private func pipeGeometry(parent: String, hints: PortHints) -> PortGeometry {
+        var parentSlots = (tx: defaultSlots, rx: defaultSlots)
+        if let p = adapters[parent] ?? adapters.values.first(where: { $0.name == parent }) {
+            parentSlots = (p.geometry.txSlots, p.geometry.rxSlots)
+        }
+        func rings(_ r: Int) -> Int { min(max(r, 1), Self.maxPipeRings) }
+        func slots(_ s: Int, _ parent: Int) -> Int {
+            s == 0 ? min(max(parent, 1), Self.maxPipeSlots) : min(s, Self.maxPipeSlots)
+        }
+        return PortGeometry(txRings: rings(hints.txRings), rxRings: rings(hints.rxRings),
+                            txSlots: slots(hints.txSlots, parentSlots.tx), rxSlots: slots(hints.rxSlots, parentSlots.rx))
+    }
+
+    /// PORT_INFO_GET and POOLS_INFO_GET (§3.4): the geometry of the port
+    /// `name`, resolved as REGISTER with ALL_NIC would. netmap creates a
+    /// missing pipe for the question and destroys it again; here it is only
+    /// computed, so no memory is taken or checked (REGISTER does that).
+    func describe(name: String, hints: PortHints, caller: Int32) throws(NetmapError) -> PortGeometry {
+        if case .pipe(let parent, let id, let master) = try PortName.parse(name, mode: RegisterMode.allNIC) {
+            if let a = adapters[Self.pipeKey(parent: parent, id: id, master: master)] { return a.geometry }
+            try checkNewPipe(name: name, parent: parent)
+            let g = pipeGeometry(parent: parent, hints: hints)
+            return master ? g : PortGeometry(txRings: g.rxRings, rxRings: g.txRings, txSlots: g.rxSlots, rxSlots: g.txSlots)
+        }
+        let a = try resolve(name: name, mode: RegisterMode.allNIC, hints: hints, caller: caller)
+        defer { dropIfUnused(a) }
+        return a.geometry
     }
 
     /// Whether a port of that name exists now, without creating it
@@ -196,6 +227,48 @@ public final class Registry: @unchecked Sendable {
         for k in a.txKrings + a.rxKrings where k.hasMemory { a.destroyRingMemory(k) }
         a.alive = false
         adapters.removeValue(forKey: a.registryName)
+    }
+
+    /// Every buffer a ring owns now (caller holds `lock`), for the release
+    /// of a client's extra buffers (§4.7). A ring owns what its slots name;
+    /// a pipe link's two rings name the same buffers, and slot k belongs to
+    /// the receiver while it holds the packet ([RX hwcur … RX hwtail), §12),
+    /// to the sender otherwise: the other side's descriptor is stale there,
+    /// and the buffer it names may well be a client's extra buffer now.
+    /// Each ring is read under its sync lock; a sync that found it busy
+    /// skipped it, so its pollers are woken afterwards to look again.
+    func buffersHeldByRings() -> BufferSet {
+        var set = BufferSet(count: region.bufferCount)
+        var looked = [Kring]()
+        defer { for k in looked { k.wakeup() } }
+        for a in adapters.values {
+            looked += a.txKrings + a.rxKrings
+            if let peerKey = pipePeer[a.registryName] {
+                guard let peer = adapters[peerKey] else { continue }
+                // Each link once: from its TX side (A's TX ring i feeds the peer's RX ring i).
+                for (t, r) in zip(a.txKrings, peer.rxKrings) {
+                    t.syncLock.withLock {
+                        r.syncLock.withLock {
+                            guard t.hasMemory, r.hasMemory else { return }
+                            let n = t.numSlots, held = RingIndex.distance(r.hwcur, r.hwtail, n)
+                            for k in 0 ..< n {
+                                let atReceiver = RingIndex.distance(r.hwcur, k, n) < held
+                                set.insert(atReceiver ? r.ring.slot(k).bufIdx : t.ring.slot(k).bufIdx)
+                            }
+                        }
+                    }
+                }
+                continue
+            }
+            for k in a.txKrings + a.rxKrings {
+                k.syncLock.withLock {
+                    guard k.hasMemory else { return }
+                    let r = k.ring
+                    for i in 0 ..< k.numSlots { set.insert(r.slot(i).bufIdx) }
+                }
+            }
+        }
+        return set
     }
 
     func sessionRegistered() { activeSessions += 1 }

@@ -29,6 +29,19 @@ struct Ctrl {
         }
     }
 
+    /// The kernel's copy of a request (§3.3 step 6): the two user pointers,
+    /// the body, a table of one pointer per option type, then per option the
+    /// user's next pointer, the header and (known types) the body, in a
+    /// buffer of 4096 bytes plus the pointers.
+    struct OptionWalk {
+        static let pointer = 8
+        static let types = Int(NETMAP_REQ_OPT_MAX)
+        static let bufferSize = (2 + types) * pointer + Int(NETMAP_REQ_MAXSIZE) + types * pointer
+        static let perOption = pointer + Requests.optionHeaderSize
+        let initialUse: Int
+        init(bodySize: Int) { initialUse = 2 * Self.pointer + bodySize + Self.types * Self.pointer }
+    }
+
     enum Failure: Error {
         case need(CallerRange)
         case fault
@@ -55,7 +68,7 @@ struct Ctrl {
         case NETMAP_REQ_OPT_CSB: return 16
         case NETMAP_REQ_OPT_SYNC_KLOOP_MODE: return 8
         case NETMAP_REQ_OPT_OFFSETS: return 32
-        case NETMAP_REQ_OPT_SYNC_KLOOP_EVENTFDS: return size >= 24 ? Int(size - 24) : 0
+        case NETMAP_REQ_OPT_SYNC_KLOOP_EVENTFDS: return size >= 24 ? Int(clamping: size - 24) : 0
         default: return 0
         }
     }
@@ -124,7 +137,9 @@ struct Ctrl {
             case .need:
                 return .needMemory(read: ranges, write: ranges)
             case .fault:
-                return .complete(errno: NetmapError.EFAULT.errno, writes: [headerWrite])
+                // The options copied before the fault go back as they stand.
+                let writes = options.map { CallerWrite(address: $0.address, bytes: $0.header.bytes) }
+                return .complete(errno: NetmapError.EFAULT.errno, writes: [headerWrite] + writes)
             case .fail(let e, let writeOptions):
                 var writes = [headerWrite]
                 if writeOptions { writes += options.map { CallerWrite(address: $0.address, bytes: $0.header.bytes) } }
@@ -150,46 +165,71 @@ struct Ctrl {
         return .complete(errno: errno, writes: writes)
     }
 
-    /// §3.3 option list processing: every copied option starts out
-    /// EOPNOTSUPP; type 0 and duplicates of a known type are EINVAL; sizes
-    /// over 4096 are EMSGSIZE (which also ends a cycle of unknown options; a
-    /// cycle of a known one ends as a duplicate).
+    /// §3.3 option list processing, in netmap's order. Each option is
+    /// copied with status 0; type 0 and a duplicate of a known type are
+    /// EINVAL; an unknown type (>= NETMAP_REQ_OPT_MAX) is kept without a
+    /// body and without size checks; a known type's sizes are checked last
+    /// (EMSGSIZE). A failure ends the walk and the options copied so far go
+    /// back as they stand. The kernel copies into a buffer of fixed size:
+    /// running out of it (a long or cyclic chain of unknown options) is
+    /// EMSGSIZE with no option written back. After a clean walk every
+    /// option reads EOPNOTSUPP until a consumer says otherwise.
     private mutating func walkOptions(first: UInt64, bodySize: Int,
                                       into options: inout [Option]) throws(Failure) -> [Option] {
-        var seen = [UInt32: Int]()
+        let walk = OptionWalk(bodySize: bodySize)
+        var used = walk.initialUse
         var total = bodySize
+        var seen = [UInt32: Int]()
         var next = first
-        let notSupported = UInt32(NetmapError.EOPNOTSUPP.errno), invalid = UInt32(NetmapError.EINVAL.errno)
+        let invalid = UInt32(NetmapError.EINVAL.errno)
         while next != 0 {
+            guard used + OptionWalk.perOption <= OptionWalk.bufferSize else {
+                // Possibly a cycle: nothing goes back.
+                options.removeAll()
+                throw .fail(.EMSGSIZE, writeOptions: false)
+            }
             let hdr = ByteFields(try fetch(CallerRange(address: next, length: Requests.optionHeaderSize)))
+            used += OptionWalk.perOption
+            total += Requests.optionHeaderSize
             var opt = Option(address: next, header: hdr, body: ByteFields([]))
+            opt.status = 0
             let type = opt.type, size = hdr.u64(16)
-            guard size <= UInt64(NETMAP_REQ_MAXSIZE) else { throw .fail(.EMSGSIZE, writeOptions: false) }
-            let bodyLen = Self.optionBodySize(type: type, size: size)
-            total += Requests.optionHeaderSize + bodyLen
-            guard total <= Int(NETMAP_REQ_MAXSIZE) else { throw .fail(.EMSGSIZE, writeOptions: false) }
-            opt.status = notSupported
+            next = hdr.u64(0)
             if type == 0 {
                 opt.status = invalid
                 options.append(opt)
                 throw .fail(.EINVAL, writeOptions: true)
             }
-            if type < UInt32(NETMAP_REQ_OPT_MAX), let earlier = seen[type] {
+            guard type < UInt32(NETMAP_REQ_OPT_MAX) else {
+                options.append(opt)
+                continue
+            }
+            if let earlier = seen[type] {
                 options[earlier].status = invalid
                 opt.status = invalid
                 options.append(opt)
                 throw .fail(.EINVAL, writeOptions: true)
             }
             seen[type] = options.count
+            options.append(opt)
+            let bodyLen = Self.optionBodySize(type: type, size: size)
+            let limit = Int(NETMAP_REQ_MAXSIZE)
+            guard bodyLen <= limit, size <= UInt64(limit), total + bodyLen <= limit else {
+                throw .fail(.EMSGSIZE, writeOptions: true)
+            }
+            total += bodyLen
             // A body past the top of the address space cannot be read (EFAULT,
             // as copy_from_user answers), and must not trap the daemon.
-            let (bodyAddress, wraps) = next.addingReportingOverflow(UInt64(Requests.optionHeaderSize))
+            let (bodyAddress, wraps) = options[options.count - 1].address
+                .addingReportingOverflow(UInt64(Requests.optionHeaderSize))
             if wraps && bodyLen > 0 { throw .fault }
-            opt.body = ByteFields(try fetch(CallerRange(address: bodyAddress, length: bodyLen),
-                                            lookahead: CallerRange(address: hdr.u64(0), length: Requests.optionHeaderSize)))
-            options.append(opt)
-            next = hdr.u64(0)
+            options[options.count - 1].body = ByteFields(
+                try fetch(CallerRange(address: bodyAddress, length: bodyLen),
+                          lookahead: CallerRange(address: next, length: Requests.optionHeaderSize)))
+            used += bodyLen
         }
+        let notSupported = UInt32(NetmapError.EOPNOTSUPP.errno)
+        for i in options.indices { options[i].status = notSupported }
         return options
     }
 
@@ -207,12 +247,14 @@ struct Ctrl {
                                   txSlots: Int(body.u32(8)), rxSlots: Int(body.u32(12)))
             let info = try session.portInfo(name: name, memId: body.u16(24), hints: hints, caller: caller)
             body.set(0, info.memsize)
-            body.set(8, UInt32(info.geometry.txSlots))
-            body.set(12, UInt32(info.geometry.rxSlots))
-            body.set(16, UInt16(info.geometry.txRings))
-            body.set(18, UInt16(info.geometry.rxRings))
-            body.set(20, UInt16(info.geometry.hostTxRings))
-            body.set(22, UInt16(info.geometry.hostRxRings))
+            if let g = info.geometry {   // an empty name: the memory fields only
+                body.set(8, UInt32(g.txSlots))
+                body.set(12, UInt32(g.rxSlots))
+                body.set(16, UInt16(g.txRings))
+                body.set(18, UInt16(g.rxRings))
+                body.set(20, UInt16(g.hostTxRings))
+                body.set(22, UInt16(g.hostRxRings))
+            }
             body.set(24, info.memId)
         case NETMAP_REQ_POOLS_INFO_GET:
             body = ByteFields(try session.poolsInfo(name: name, memId: body.u16(8), caller: caller))
@@ -242,13 +284,11 @@ struct Ctrl {
     private func register(name: String, body: inout ByteFields, options: [Option]) throws(NetmapError) {
         // nmreq_register: offset 0, memsize 8, tx/rx slots 16/20, tx/rx rings
         // 24/26, host tx/rx 28/30, mem_id 32, ringid 34, mode 36,
-        // extra_bufs 40, flags 48.
-        let mode = body.u32(36)
-        guard mode != RegisterMode.default, mode != RegisterMode.pipeMaster, mode != RegisterMode.pipeSlave else {
-            throw .EINVAL
-        }
+        // extra_bufs 40, flags 48. The mode is checked by the registration,
+        // in netmap's order (§3.4); nr_ringid is taken whole (only the
+        // legacy API masks it).
         var req = RegisterRequest(
-            name: name, mode: mode, ringid: body.u16(34), flags: body.u64(48),
+            name: name, mode: body.u32(36), ringid: body.u16(34), flags: body.u64(48),
             hints: PortHints(txRings: Int(body.u16(24)), rxRings: Int(body.u16(26)),
                              txSlots: Int(body.u32(16)), rxSlots: Int(body.u32(20))),
             memId: body.u16(32), extraBuffers: body.u32(40))

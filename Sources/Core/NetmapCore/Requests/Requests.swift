@@ -123,10 +123,12 @@ enum Requests {
                                   txSlots: Int(f.u32(N.txSlots)), rxSlots: Int(f.u32(N.rxSlots)))
             let info = try session.portInfo(name: name, memId: f.u16(N.arg2), hints: hints, caller: caller)
             f.set(N.memsize, UInt32(truncatingIfNeeded: info.memsize))
-            f.set(N.txSlots, UInt32(info.geometry.txSlots))
-            f.set(N.rxSlots, UInt32(info.geometry.rxSlots))
-            f.set(N.txRings, UInt16(info.geometry.txRings))
-            f.set(N.rxRings, UInt16(info.geometry.rxRings))
+            if let g = info.geometry {   // an empty name: the memory fields only
+                f.set(N.txSlots, UInt32(g.txSlots))
+                f.set(N.rxSlots, UInt32(g.rxSlots))
+                f.set(N.txRings, UInt16(g.txRings))
+                f.set(N.rxRings, UInt16(g.rxRings))
+            }
             f.set(N.arg2, info.memId)
             return
         }

@@ -48,9 +48,13 @@ public final class Kring: @unchecked Sendable {
     var exclusiveOwner: ObjectIdentifier?
 
     let syncLock = Lock()
-    /// Set when the interface behind the ring went away or down: syncs skip
-    /// the ring and report EIO / POLLERR.
+    /// Set when the interface behind the ring went away: syncs skip the
+    /// ring and report EIO, poll POLLERR (§5.9).
     public let stopped = Atomic<Bool>(false)
+    /// Set while the interface's link is down: netmap only locks such a
+    /// ring, so syncs wait for the link (waitForLink) and poll finds the
+    /// ring not ready; nothing fails (§5.9, §6).
+    public let linkDown = Atomic<Bool>(false)
 
     /// What passed through the ring since it was created: frames and bytes
     /// the backend took from a TX ring or put into an RX ring (counted by
@@ -59,6 +63,10 @@ public final class Kring: @unchecked Sendable {
     public let packets = Atomic<UInt64>(0)
     public let bytes = Atomic<UInt64>(0)
     public let drops = Atomic<UInt64>(0)
+    /// TX slots an interface sent repaired, as netmap does (§4.6): a buffer
+    /// index beyond the pool as buffer 0, a length beyond the buffer cut
+    /// to the buffer size (txSlot).
+    public let badSlots = Atomic<UInt64>(0)
 
     /// Backend-private per-ring state (a socket, a pipe peer, ...).
     public var backendState: AnyObject?
@@ -240,19 +248,25 @@ public final class Kring: @unchecked Sendable {
     // MARK: counters
 
     /// Counts the slots [from … to): one frame per slot that does not
-    /// continue in the next (NS_MOREFRAG), and every slot's length.
-    func countSlots(from: UInt32, to: UInt32) {
+    /// continue in the next (NS_MOREFRAG), and every slot's length (as
+    /// sent: cut to the buffer size). `repaired`: the slots went out
+    /// through txSlot, so those it had to repair are counted as bad.
+    func countSlots(from: UInt32, to: UInt32, repaired: Bool = false) {
         guard from != to, from < numSlots, to < numSlots else { return }
         let r = ring
-        var i = from, frames: UInt64 = 0, total: UInt64 = 0
+        let size = region.bufferSize, count = region.bufferCount
+        var i = from, frames: UInt64 = 0, total: UInt64 = 0, bad: UInt64 = 0
         while i != to {
             let s = r.slot(i)
-            total &+= UInt64(s.len)
+            let len = Int(s.len)
+            total &+= UInt64(min(len, size))
+            if repaired && (len > size || Int(s.bufIdx) >= count) { bad &+= 1 }
             if s.flags & SlotFlag.moreFrag == 0 { frames &+= 1 }
             i = RingIndex.next(i, numSlots)
         }
         packets.add(frames, ordering: .relaxed)
         bytes.add(total, ordering: .relaxed)
+        if bad > 0 { badSlots.add(bad, ordering: .relaxed) }
     }
 
     /// A backend dropped `n` frames on this ring (no room, too large, ...).
@@ -282,13 +296,48 @@ public final class Kring: @unchecked Sendable {
 
     // MARK: slot checks for backends
 
-    /// Buffer index and length of slot `i`, validated: nil if the slot names
-    /// a buffer outside the pool or a length beyond the buffer.
+    /// TX slot `i` as netmap sends it (§4.6, §5.5): a buffer index beyond
+    /// the pool means buffer 0 and a length beyond the buffer is cut to the
+    /// buffer size; the frame still goes out, whatever it holds. Read once,
+    /// so what is returned is what the backend sends. (Session counts the
+    /// repaired slots after the sync, in countSlots.)
     @inline(__always)
-    public func validatedSlot(_ i: UInt32) -> (buf: UInt32, len: Int)? {
+    public func txSlot(_ i: UInt32) -> (buf: UInt32, len: Int) {
         let s = ring.slot(i)
         let b = s.bufIdx, l = Int(s.len)
-        guard region.isValidBuffer(b), l <= region.bufferSize else { return nil }
-        return (b, l)
+        return (Int(b) < region.bufferCount ? b : 0, min(l, region.bufferSize))
+    }
+
+    // MARK: link state
+
+    /// The link went down (true) or came back: pollers re-evaluate.
+    public func setLinkDown(_ down: Bool) {
+        linkDown.store(down, ordering: .releasing)
+        wakeup()
+    }
+
+    /// How a sync waits for a link that is down: in steps of `linkWaitStep`
+    /// microseconds, at most `linkWaitSteps` of them (see waitForLink).
+    static let linkWaitStep: UInt32 = 2000
+    static let linkWaitSteps = 50
+
+    public enum LinkWait: Sendable, Equatable {
+        case up, down, gone
+    }
+
+    /// §5.9: a sync on a ring whose link is down sleeps in short steps
+    /// until the link is up again (.up), or the interface is gone (.gone).
+    /// Unlike netmap it gives up after about 100 ms (.down: the caller skips
+    /// the ring and succeeds), so that no daemon thread is held and a client
+    /// that is killed meanwhile is never stuck in its ioctl.
+    public func waitForLink() -> LinkWait {
+        var steps = 0
+        while linkDown.load(ordering: .acquiring) {
+            if stopped.load(ordering: .acquiring) { return .gone }
+            if steps >= Self.linkWaitSteps { return .down }
+            usleep(Self.linkWaitStep)
+            steps += 1
+        }
+        return stopped.load(ordering: .acquiring) ? .gone : .up
     }
 }

@@ -4,31 +4,33 @@ extension Session {
     public struct PortInfo: Sendable, Equatable {
         public var memsize: UInt64
         public var memId: UInt16
-        public var geometry: PortGeometry
+        /// The port's rings and slots; nil for an empty name, whose answer
+        /// leaves the caller's ring and slot fields as they were.
+        public var geometry: PortGeometry?
     }
 
     /// PORT_INFO_GET: an empty name describes allocator `memId` (0 means 1);
-    /// otherwise the port is resolved as REGISTER with ALL_NIC would, created
-    /// if needed and dropped again if nobody holds it.
+    /// otherwise the port is resolved as REGISTER with ALL_NIC would (a
+    /// missing pipe is described, not kept).
     public func portInfo(name: String, memId: UInt16, hints: PortHints, caller: Int32) throws(NetmapError) -> PortInfo {
         guard memId == 0 || memId == region.memId else { throw .EINVAL }
         if name.isEmpty {
-            return PortInfo(memsize: UInt64(region.size), memId: region.memId,
-                            geometry: PortGeometry(txRings: 0, rxRings: 0, txSlots: 0, rxSlots: 0))
+            return PortInfo(memsize: UInt64(region.size), memId: region.memId, geometry: nil)
         }
-        return try registry.lock.withLock { () throws(NetmapError) -> PortInfo in
-            let a = try registry.resolve(name: name, mode: RegisterMode.allNIC, hints: hints, caller: caller)
-            defer { registry.dropIfUnused(a) }
-            return PortInfo(memsize: UInt64(region.size), memId: region.memId, geometry: a.geometry)
+        let g = try registry.lock.withLock { () throws(NetmapError) -> PortGeometry in
+            try registry.describe(name: name, hints: hints, caller: caller)
         }
+        return PortInfo(memsize: UInt64(region.size), memId: region.memId, geometry: g)
     }
 
     /// POOLS_INFO_GET: the region's geometry as a 64-byte nmreq_pools_info.
+    /// A non-zero `memId` must name an allocator (it selects the memory the
+    /// port lookup uses, so it is checked first); the name is required.
     public func poolsInfo(name: String, memId: UInt16, caller: Int32) throws(NetmapError) -> [UInt8] {
+        guard memId == 0 || memId == region.memId else { throw .EINVAL }
         guard !name.isEmpty else { throw .ENXIO }
         try registry.lock.withLock { () throws(NetmapError) in
-            let a = try registry.resolve(name: name, mode: RegisterMode.allNIC, hints: PortHints(), caller: caller)
-            registry.dropIfUnused(a)
+            _ = try registry.describe(name: name, hints: PortHints(), caller: caller)
         }
         let g = region.geometry
         var f = ByteFields(count: 64)

@@ -10,6 +10,20 @@ import Glibc
 import DeviceInterface
 import Synchronization
 
+/// A set of buffer indices of one region, one bit each.
+struct BufferSet {
+    private var words: [UInt64]
+    init(count: Int) { words = [UInt64](repeating: 0, count: (count + 63) / 64) }
+    mutating func insert(_ i: UInt32) {
+        let w = Int(i >> 6)
+        if w < words.count { words[w] |= 1 << UInt64(i & 63) }
+    }
+    func contains(_ i: UInt32) -> Bool {
+        let w = Int(i >> 6)
+        return w < words.count && words[w] & (1 << UInt64(i & 63)) != 0
+    }
+}
+
 /// A registration request, whichever API carried it (§3.2, §3.4).
 public struct RegisterRequest: Sendable, Equatable {
     public var name: String
@@ -164,15 +178,19 @@ public final class Session: DeviceFile, RingWaiter, @unchecked Sendable {
         if let b { registry.lock.withLock { unregisterLocked(b) } }
     }
 
+    /// §3.4's order: the file's own binding (EBUSY, checked by the caller),
+    /// the deprecated pipe modes, the memory id, the port (a missing one is
+    /// ENXIO whatever the mode), and only then the mode and ring id.
     private func registerLocked(_ req: RegisterRequest) throws(NetmapError) -> (Binding, RegisterReply) {
+        guard req.mode != RegisterMode.pipeMaster, req.mode != RegisterMode.pipeSlave else { throw .EINVAL }
         guard req.memId == 0 || req.memId == region.memId else { throw .EINVAL }
+        if req.mode == RegisterMode.null && req.memId == 0 { throw .EINVAL }
         if req.flags & (RegisterFlag.monitorTX | RegisterFlag.monitorRX | RegisterFlag.zcopyMon) != 0 {
             // Deliberate: monitors are not implemented, and registering the
             // monitored port instead would steal its traffic.
             engine.log.info("pid \(client.pid): \(req.name): monitor ports are not supported")
             throw .EOPNOTSUPP
         }
-        if req.mode == RegisterMode.null && req.memId == 0 { throw .EINVAL }
         let adapter = try registry.resolve(name: req.name, mode: req.mode, hints: req.hints,
                                           caller: req.caller > 0 ? req.caller : client.pid)
         do {
@@ -183,11 +201,12 @@ public final class Session: DeviceFile, RingWaiter, @unchecked Sendable {
         }
     }
 
-    /// §7: the TX and RX kring intervals a mode selects.
+    /// §7: the TX and RX kring intervals a mode selects. `ringid` is
+    /// compared whole: NIOCCTRL passes it raw, the legacy API masks it first.
     static func intervals(mode: UInt32, ringid: UInt16, flags: UInt64, geometry g: PortGeometry,
                           kind: PortKind) throws(NetmapError) -> (tx: Range<Int>, rx: Range<Int>) {
         let nt = g.txRings, nr = g.rxRings, ht = g.hostTxRings, hr = g.hostRxRings
-        let i = Int(ringid) & 0x0fff
+        let i = Int(ringid)
         var tx: Range<Int>, rx: Range<Int>
         if kind == .pipe && mode != RegisterMode.allNIC && mode != RegisterMode.oneNIC { throw .EINVAL }
         switch mode {
@@ -253,7 +272,10 @@ public final class Session: DeviceFile, RingWaiter, @unchecked Sendable {
             undoMemory()
             throw .ENOMEM
         }
-        for k in fresh { k.stopped.store(false, ordering: .relaxed) }
+        for k in fresh {
+            k.stopped.store(false, ordering: .relaxed)
+            k.linkDown.store(false, ordering: .relaxed)
+        }
         do { if !fresh.isEmpty { try adapter.port.setNetmapMode(true, rings: fresh) } } catch {
             region.freeIfObject(at: ifOff)
             undoMemory()
@@ -298,17 +320,23 @@ public final class Session: DeviceFile, RingWaiter, @unchecked Sendable {
         let a = b.adapter
         let nifp = region.base + b.ifOffset
         // Extra buffers: walk the list as the client left it (§4.7), zeroing
-        // each link so a cycle ends; bounded so a client still writing the
-        // links cannot keep us here.
+        // each link. Like netmap, stop at the first index that is no buffer
+        // or is free already (which also ends a cycle: every step frees
+        // one); and stop at one a ring slot holds, which netmap would free:
+        // handed out again, it would be written under that ring's feet.
         var idx = nifp.load(fromByteOffset: Layout.ifBufsHead, as: UInt32.self)
-        var steps = 0
-        while region.isValidBuffer(idx) && steps < region.bufferCount {
-            let p = region.buffer(idx)
-            let next = p.load(as: UInt32.self)
-            p.storeBytes(of: 0, as: UInt32.self)
-            region.freeBuffers(CollectionOfOne(idx))
-            idx = next
-            steps += 1
+        if region.isValidBuffer(idx) {
+            let held = registry.buffersHeldByRings()
+            while region.isValidBuffer(idx) && !held.contains(idx) && !region.isFreeBuffer(idx) {
+                let p = region.buffer(idx)
+                let next = p.load(as: UInt32.self)
+                p.storeBytes(of: 0, as: UInt32.self)
+                region.freeBuffers(CollectionOfOne(idx))
+                idx = next
+            }
+            if region.isValidBuffer(idx) && !region.isFreeBuffer(idx) {
+                engine.log.info("pid \(client.pid): \(a.name): the extra-buffer list runs into buffer \(idx), which a ring holds: the rest stays allocated until the last client goes")
+            }
         }
         nifp.storeBytes(of: 0, toByteOffset: Layout.ifBufsHead, as: UInt32.self)
         region.freeIfObject(at: b.ifOffset)
@@ -334,15 +362,29 @@ public final class Session: DeviceFile, RingWaiter, @unchecked Sendable {
 
     // MARK: sync ioctls (§5.9)
 
-    /// NIOCTXSYNC / NIOCRXSYNC. Returns 0, ENXIO (unbound) or EIO (a ring is stopped).
+    /// NIOCTXSYNC / NIOCRXSYNC. Returns 0, ENXIO (unbound) or EIO (a ring's
+    /// interface is gone). A ring whose link is down is waited for.
     public func sync(_ d: RingDirection) -> Int32 {
         guard let b = currentBinding else { return NetmapError.ENXIO.errno }
         var result: Int32 = 0
         let port = b.adapter.port
+        var mayWait = true   // one wait per call: the rings share the link
         for k in d == .tx ? b.tx : b.rx {
             if k.stopped.load(ordering: .acquiring) {
                 result = NetmapError.EIO.errno
                 continue
+            }
+            if k.linkDown.load(ordering: .acquiring) {
+                guard mayWait else { continue }
+                switch k.waitForLink() {
+                case .up: break
+                case .down:
+                    mayWait = false
+                    continue
+                case .gone:
+                    result = NetmapError.EIO.errno
+                    continue
+                }
             }
             _ = k.trySync {
                 guard k.hasMemory else { return }
@@ -367,7 +409,7 @@ public final class Session: DeviceFile, RingWaiter, @unchecked Sendable {
     static func txsync(_ k: Kring, _ port: Port, _ flags: SyncFlags) -> Bool {
         let before = k.hwcur
         guard port.txsync(k, flags: flags) == 0 else { return false }
-        k.countSlots(from: before, to: k.hwcur)
+        k.countSlots(from: before, to: k.hwcur, repaired: port.kind == .interface)
         return true
     }
 
@@ -404,6 +446,8 @@ public final class Session: DeviceFile, RingWaiter, @unchecked Sendable {
                         revents |= Int16(POLLERR)
                         continue
                     }
+                    // Link down: not ready, no error; the link coming back wakes us.
+                    if k.linkDown.load(ordering: .acquiring) { continue }
                     let found: Bool = k.trySync {
                         guard k.hasMemory else { return false }
                         if !k.txPrologue() {
@@ -437,6 +481,7 @@ public final class Session: DeviceFile, RingWaiter, @unchecked Sendable {
                         revents |= Int16(POLLERR)
                         continue
                     }
+                    if k.linkDown.load(ordering: .acquiring) { continue }
                     let found: Bool = k.trySync {
                         guard k.hasMemory else { return false }
                         if !k.rxPrologue() {
