@@ -6,7 +6,7 @@
  *
  *   nm_bench tx -i PORT -t SECONDS -l SIZE -b BATCH [-d DEVICE]
  *       Every buffer of every bound TX ring gets its frame once at start
- *       (tools/nmd_frames.h test frames, as pkt-gen prepares its buffers);
+ *       (tools/nmd_client.h test frames, as pkt-gen prepares its buffers);
  *       then, round after round: poll(POLLOUT) (which runs the txsync),
  *       fill up to BATCH free slots per ring (only the length is written),
  *       advance head and cur. After SECONDS it waits until the rings are
@@ -35,8 +35,7 @@
 #include <stdlib.h>
 #include <sys/resource.h>
 
-#include "nmd_frames.h"
-#include "nmd_port.h"
+#include "nmd_client.h"
 
 static void report(const char *mode, uint64_t frames, uint64_t bytes, double secs, double cpus, uint64_t syncs)
 {
