@@ -18,7 +18,8 @@
 #     group member is refused as well;
 # and ends with exactly one line
 #     device-tests: N passed, M failed
-# Exit status: 0 only if nothing failed. Needs root and /dev/fuse.
+# Exit status: 0 only if nothing failed and every expected result arrived
+# (Tests/lib/results.sh). Needs root and /dev/fuse.
 #
 #   Tests/device/run-host.sh
 #
@@ -46,15 +47,14 @@ frames=${TRAFFIC_FRAMES:-1000000}
 killer_runs=${KILLER_RUNS:-100}
 frontend=${NETMAPD_FRONTEND:-fuse}
 
-[ "$(id -u)" = 0 ] || { echo "run-host: needs root" >&2; echo "device-tests: 0 passed, 1 failed"; exit 1; }
+. "$root/Tests/lib/results.sh"
+results_init device-tests
+[ "$(id -u)" = 0 ] || { echo "run-host: needs root" >&2; expect 1; result "run as root" 0; finish; }
 
 work=$(mktemp -d /tmp/netmapd-device-tests.XXXXXX)
 dev=$work/netmap
 run=$work/run
 daemon_pid=
-passed=0
-failed=0
-failed_names=()
 t_start=$(date +%s.%N)
 
 cleanup() {
@@ -64,34 +64,23 @@ cleanup() {
 		kill -KILL "$daemon_pid" 2>/dev/null || true
 	fi
 	if grep -q " $dev " /proc/mounts 2>/dev/null; then umount -l "$dev" 2>/dev/null || true; fi
-	if [ "$failed" = 0 ] && [ "${KEEP:-0}" != 1 ]; then rm -rf "$work"; else echo "run-host: logs kept in $work" >&2; fi
+	if [ "$results_failed" = 0 ] && [ "${KEEP:-0}" != 1 ]; then rm -rf "$work"; else echo "run-host: logs kept in $work" >&2; fi
 }
 trap cleanup EXIT
 
-result() {  # name ok reason
-	if [ "$2" = 1 ]; then
-		passed=$((passed + 1))
-		echo "ok - $1"
-	else
-		failed=$((failed + 1))
-		failed_names+=("$1")
-		echo "not ok - $1${3:+: $3}"
-	fi
-}
-
 # --- build ---
+expect 2   # the C programs build, the daemon starts
 if [ -z "${NETMAPD_BIN:-}" ]; then
 	scratch=${NETMAPD_SCRATCH:-$root/.build-dev}
 	echo "run-host: building netmapd (scratch $scratch)"
 	if ! swift build --package-path "$root" --scratch-path "$scratch" --product netmapd >"$work/build.log" 2>&1; then
 		tail -30 "$work/build.log"
 		result "build netmapd" 0 "swift build failed"
-		echo "device-tests: $passed passed, $failed failed"
-		exit 1
+		finish
 	fi
 	NETMAPD_BIN=$(swift build --package-path "$root" --scratch-path "$scratch" --show-bin-path)/netmapd
 fi
-[ -x "$NETMAPD_BIN" ] || { result "netmapd binary" 0 "$NETMAPD_BIN not executable"; echo "device-tests: $passed passed, $failed failed"; exit 1; }
+[ -x "$NETMAPD_BIN" ] || { result "netmapd binary" 0 "$NETMAPD_BIN not executable"; finish; }
 
 progs="nm_classic nm_api14 nm_errors nm_pipe_rules nm_pipe_traffic nm_killer nm_faults"
 build_ok=1
@@ -102,7 +91,7 @@ for p in $progs; do
 	fi
 done
 result "build the C programs (gcc -O2 -Wall -Wextra -Werror)" $build_ok
-[ $build_ok = 1 ] || { echo "device-tests: $passed passed, $failed failed"; exit 1; }
+[ $build_ok = 1 ] || finish
 
 # --- start the daemon ---
 # start_daemon LOG ARGS...: netmapd on $dev/$run; sets daemon_pid; 0 once ready.
@@ -131,8 +120,7 @@ ready=$?
 if [ $ready != 0 ]; then
 	cat "$work/netmapd.log"
 	result "netmapd starts ($frontend)" 0 "no 'is ready' line within 30 s"
-	echo "device-tests: $passed passed, $failed failed"
-	exit 1
+	finish
 fi
 result "netmapd starts ($frontend front end, device $dev)" 1
 
@@ -166,6 +154,7 @@ run_test() {
 	if [ -z "$reason" ]; then result "$name (${secs} s)" 1; else result "$name (${secs} s)" 0 "$reason"; fi
 }
 
+expect 15   # the run_test lines below
 run_test "nm_classic: legacy NIOCGINFO/NIOCREGIF flow and layout" 60 "$work/nm_classic"
 run_test "nm_api14: NIOCCTRL info, pools, options, extra buffers" 60 "$work/nm_api14"
 run_test "nm_errors: netmap's errno for wrong requests, corrupt rings, hostile slots, dry pools" 120 "$work/nm_errors"
@@ -198,6 +187,7 @@ run_test "nm_killer: $killer_runs SIGKILLs mid-traffic, then register/close chur
 run_test "nm_faults mapped_close: a registration lives until munmap or exit, not close" 60 "$work/nm_faults" mapped_close
 
 # --- the daemon's log: no warnings, errors or leaks it had to reclaim ---
+expect 3   # the log, the stop, nothing left
 bad=$(grep -E '^netmapd\[[0-9]+\]: (warning|error|critical)|reclaimed' "$work/netmapd.log" | head -5)
 if [ -z "$bad" ]; then result "netmapd log: no warnings, errors or reclaimed leaks" 1; else
 	echo "$bad"; result "netmapd log: no warnings, errors or reclaimed leaks" 0 "see above"; fi
@@ -223,6 +213,7 @@ result "netmapd removed its device and region file" $([ -z "$left" ] && echo 1 |
 # --- SIGKILL with clients attached, then a restart on the same paths ---
 # The first daemon's pool at its start, for comparison after the restart.
 pool0=
+expect 6
 if start_daemon "$work/netmapd-k1.log"; then
 	pool0=$("$work/nm_faults" poolstat)
 	# On this daemon, not the first: a client that scribbles its slots makes
@@ -279,6 +270,7 @@ as_primary() { setpriv --reuid=nobody --regid=nogroup --clear-groups "$@"; }
 # can_open MODE PATH: opens PATH for reading (r) or reading and writing (rw).
 can_open() { if [ "$1" = r ]; then sh -c 'exec 3<"$1"' sh "$2" 2>/dev/null; else sh -c 'exec 3<>"$1"' sh "$2" 2>/dev/null; fi; }
 export -f can_open
+expect 6   # 5 with --mode 0660, 1 with the default mode
 old_umask=$(umask)
 umask 077
 start_daemon "$work/netmapd-perm.log" --mode 0660 --group nogroup --pool-buffers 4096
@@ -333,6 +325,4 @@ t_end=$(date +%s.%N)
 rate=$(grep -h '^RESULT nm_pipe_traffic mode=poll frames='"$frames " "$work"/nm_pipe_traffic__"$frames"_frames__poll*.log 2>/dev/null | head -1)
 [ -n "$rate" ] && echo "run-host: acceptance run: ${rate#RESULT nm_pipe_traffic }"
 echo "run-host: $(awk -v a="$t_start" -v b="$t_end" 'BEGIN { printf "%.0f", b - a }') s in all"
-for n in "${failed_names[@]}"; do echo "run-host: failed: $n"; done
-echo "device-tests: $passed passed, $failed failed"
-[ "$failed" = 0 ]
+finish

@@ -24,9 +24,10 @@
 #               and frames the receiving socket's ring cannot hold are lost,
 #               as they would be with netmap
 #
-# Needs root. Prints one line per check and "net-tests: N passed, M failed";
-# exits non-zero if any check failed. Everything it creates (namespaces,
-# daemons, mounts) goes away on exit, however it exits.
+# Needs root. Prints one line per check ("ok - ..." / "not ok - ...") and
+# "net-tests: N passed, M failed"; exits non-zero if any check failed or
+# fewer checks ran than expected (Tests/lib/results.sh). Everything it
+# creates (namespaces, daemons, mounts) goes away on exit, however it exits.
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -36,13 +37,17 @@ rate=${NET_RATE:-120000}
 backend=${NET_BACKEND:-packet}
 export NET_BACKEND=$backend
 case $backend in packet|xdp) ;; *) echo "net-tests: NET_BACKEND must be packet or xdp" >&2; exit 2 ;; esac
+. "$root/Tests/lib/results.sh"
+results_init net-tests
+# A step nothing else can run without: one failed result, then the summary.
+abort() { expect 1; result "$1" 0 "${2:-}"; finish; }
 
-[ "$(id -u)" = 0 ] || { echo "net-tests: needs root" >&2; exit 1; }
+[ "$(id -u)" = 0 ] || abort "run as root"
 
 NETMAPD=${1:-${NETMAPD:-}}
 if [ -z "$NETMAPD" ]; then
 	echo "net-tests: building netmapd" >&2
-	swift build --package-path "$root" --scratch-path "$root/.build-pkt" --product netmapd >&2 || exit 1
+	swift build --package-path "$root" --scratch-path "$root/.build-pkt" --product netmapd >&2 || abort "build netmapd"
 	NETMAPD=$(swift build --package-path "$root" --scratch-path "$root/.build-pkt" --show-bin-path)/netmapd
 fi
 NETMAPD=$(readlink -f "$NETMAPD")
@@ -57,18 +62,14 @@ fi
 net_add_cleanup "rm -rf $work"
 net_add_cleanup "for m in $work/*/netmap; do umount -l \$m; done"
 
-cc() { gcc -O2 -Wall -Wextra -Werror -I "$root/Sources/ABI/include" -I "$root/tools" -o "$work/$1" "$2" || exit 1; }
+cc() { gcc -O2 -Wall -Wextra -Werror -I "$root/Sources/ABI/include" -I "$root/tools" -o "$work/$1" "$2" || abort "build $2"; }
 cc nmd-send "$root/tools/nmd-send.c"
 cc nmd-recv "$root/tools/nmd-recv.c"
 cc pkt_peer "$here/pkt_peer.c"
 cc pkt_errors "$here/pkt_errors.c"
-gcc -O2 -Wall -Wextra -Werror -pthread -I "$root/Sources/ABI/include" -o "$work/nm_faults" "$root/Tests/device/nm_faults.c" || exit 1
+gcc -O2 -Wall -Wextra -Werror -pthread -I "$root/Sources/ABI/include" -o "$work/nm_faults" "$root/Tests/device/nm_faults.c" \
+	|| abort "build nm_faults.c"
 
-passed=0
-failed=0
-pass() { passed=$((passed + 1)); echo "PASS net: $*"; }
-fail() { failed=$((failed + 1)); echo "FAIL net: $*"; }
-check() { local what=$1; shift; if "$@"; then pass "$what"; else fail "$what"; return 1; fi; }
 absent() { ! "$@"; }
 # Retries a check for up to 3 s: a file's release reaches the daemon
 # asynchronously after the program exits (FUSE and CUSE both queue it).
@@ -100,8 +101,8 @@ DEV_B=$work/b/netmap
 rx_frames=${NET_RX_FRAMES:-32768}
 start_a() { net_start_daemon "$NS_A" "$DEV_A" "$work/a.log" -v --$backend-rx-frames "$rx_frames" && PID_A=$NET_DAEMON_PID; }
 start_b() { net_start_daemon "$NS_B" "$DEV_B" "$work/b.log" -v --$backend-rx-frames "$rx_frames" && PID_B=$NET_DAEMON_PID; }
-start_a || exit 1
-start_b || exit 1
+start_a || abort "netmapd starts in $NS_A"
+start_b || abort "netmapd starts in $NS_B"
 MAC_A=$(in_a ip -br link show "$IF_A" | awk '{print $3}')
 echo "net-tests ($backend): $NS_A/$IF_A ($ADDR_A, $MAC_A) <-> $NS_B/$IF_B ($ADDR_B); $count frames per transfer, pace ${rate} pps"
 
@@ -112,7 +113,7 @@ nm_to_nm() {
 	local out=$work/xfer.$5
 	"$work/nmd-recv" -d "$3" -i "$4" -n "$count" -l 60-1514 -T 3 ${RECV_ARGS:-} >"$out.recv" 2>"$out.err" &
 	local rp=$!
-	wait_line "$out.err" ready || { fail "$5: receiver did not start"; cat "$out.err"; kill $rp; return; }
+	wait_line "$out.err" ready || { result "$5: receiver did not start" 0; cat "$out.err"; kill $rp; return; }
 	local t0=$SECONDS
 	"$work/nmd-send" -d "$1" -i "$2" -n "$count" -l 60-1514 -R "$rate" -q >"$out.send" 2>&1
 	local src=$?
@@ -131,7 +132,7 @@ nm_to_socket() {
 	local out=$work/xfer.$5
 	$3 "$work/pkt_peer" recv "$4" "$count" 60-1514 -T 3 >"$out.recv" 2>"$out.err" &
 	local rp=$!
-	wait_line "$out.err" ready || { fail "$5: socket receiver did not start"; kill $rp; return; }
+	wait_line "$out.err" ready || { result "$5: socket receiver did not start" 0; kill $rp; return; }
 	local t0=$SECONDS
 	"$work/nmd-send" -d "$1" -i "$2" -n "$count" -l 60-1514 -R "$rate" -q >"$out.send" 2>&1
 	local src=$?
@@ -147,7 +148,7 @@ socket_to_nm() {
 	local out=$work/xfer.$5
 	"$work/nmd-recv" -d "$3" -i "$4" -n "$count" -l 60-1514 -T 3 >"$out.recv" 2>"$out.err" &
 	local rp=$!
-	wait_line "$out.err" ready || { fail "$5: receiver did not start"; kill $rp; return; }
+	wait_line "$out.err" ready || { result "$5: receiver did not start" 0; kill $rp; return; }
 	local t0=$SECONDS
 	$1 "$work/pkt_peer" send "$2" "$count" 60-1514 -R "$rate" >"$out.send" 2>&1
 	local src=$?
@@ -158,6 +159,7 @@ socket_to_nm() {
 		test $src = 0 -a $rrc = 0 || drops
 }
 
+expect 5
 nm_to_nm "$DEV_A" "$IF_A" "$DEV_B" "$IF_B" "netmap A -> netmap B"
 nm_to_nm "$DEV_B" "$IF_B" "$DEV_A" "$IF_A" "netmap B -> netmap A"
 nm_to_socket "$DEV_A" "$IF_A" in_b "$IF_B" "netmap A -> socket B"
@@ -171,13 +173,22 @@ count=$saved
 
 # ---- the port's own transmissions do not come back on its RX rings ----
 
+# Only meaningful when the frames really went out: the sender must have
+# sent all 20000 (exit 0, its count) and the receiver must have run to its end.
+expect 1
 "$work/nmd-recv" -d "$DEV_A" -i "$IF_A" -t 3 -W 3 >"$work/own.recv" 2>"$work/own.err" &
 rp=$!
 wait_line "$work/own.err" ready
-"$work/nmd-send" -d "$DEV_A" -i "$IF_A" -n 20000 -l 60-1514 -q >/dev/null 2>&1
+"$work/nmd-send" -d "$DEV_A" -i "$IF_A" -n 20000 -l 60-1514 -q >"$work/own.send" 2>&1
+src=$?
 wait $rp
-cat "$work/own.recv"
-check "20000 frames sent on $IF_A: none shows up on $IF_A's RX ring" grep -q '^nmd-recv: 0 frames' "$work/own.recv"
+rrc=$?
+cat "$work/own.send" "$work/own.recv"
+own_rx_clean() {
+	[ $src = 0 ] && grep -q '^nmd-send: 20000 frames' "$work/own.send" &&
+		[ $rrc = 0 ] && grep -q '^nmd-recv: 0 frames' "$work/own.recv"
+}
+check "20000 frames sent on $IF_A (sender exit $src, receiver exit $rrc): none shows up on $IF_A's RX ring" own_rx_clean
 
 # ---- stealing: the host stack does not see what the port receives ----
 
@@ -193,6 +204,8 @@ else
 	clsact_present() { in_a tc qdisc show dev "$IF_A" 2>/dev/null | grep -q clsact; }
 fi
 ping_a() { in_b ping -c "${1:-2}" -i 0.3 -W 1 -q "$ADDR_A" >/dev/null 2>&1; }
+
+expect 7
 
 check "ping B -> A answered before any netmap program" eventually ping_a 1
 # The peer knows A's MAC, so the echo requests themselves reach A's port.
@@ -212,6 +225,7 @@ check "ping B -> A answered again after the program exits" ping_a
 
 # ---- errors ----
 
+expect 6
 check "unknown interface: REGISTER gives ENXIO" "$work/pkt_errors" register "$DEV_A" nosuchif0 ENXIO
 check "unknown interface: PORT_INFO_GET gives ENXIO" "$work/pkt_errors" info "$DEV_A" nosuchif0 ENXIO
 check "PORT_INFO_GET reports 1 host ring pair" "$work/pkt_errors" info "$DEV_A" "$IF_A" OK
@@ -223,6 +237,7 @@ check "MTU 2048 = buffer size: REGISTER succeeds" "$work/pkt_errors" register "$
 in_a ip link set "$IF_A" mtu 1500
 
 # Interface deleted while registered.
+expect 2
 X0=${NET_TAG}x0
 in_a ip link add "$X0" type veth peer name "${NET_TAG}x1"
 in_a ip link set "$X0" up
@@ -240,12 +255,13 @@ wait $vp
 vrc=$?
 grep -E '^(PASS|FAIL)' "$work/vanish.out"
 check "interface deleted while registered: EIO on sync, POLLERR on poll" test $vrc = 0
-grep -q "$X0: interface deleted" "$work/a.log" && pass "daemon logged the deletion" || fail "daemon logged the deletion"
+check "daemon logged the deletion" grep -q "$X0: interface deleted" "$work/a.log"
 
 # Interface deleted under traffic: a netmap receiver on one end of a veth
 # pair and a netmap sender on the other, both through daemon A; the pair is
 # deleted mid-transfer. Both programs must see the error (POLLERR / EIO) and
 # end, the daemon must stay up and its pool (POOLSTAT) be back where it was.
+expect 3
 T0=${NET_TAG}t0
 T1=${NET_TAG}t1
 in_a ip link add "$T0" type veth peer name "$T1"
@@ -274,6 +290,7 @@ check "interface deleted under traffic: daemon A still running" kill -0 "$PID_A"
 pool_after() { [ "$("$work/nm_faults" -d "$DEV_A" poolstat)" = "$pool_before" ]; }
 check "interface deleted under traffic: pool back where it was ($pool_before)" eventually pool_after
 
+expect 2
 saved=$count
 count=20000
 nm_to_nm "$DEV_A" "$IF_A" "$DEV_B" "$IF_B" "after the deletions, the daemon still serves A -> B"
@@ -281,6 +298,7 @@ count=$saved
 check "daemon A still running" kill -0 "$PID_A"
 
 # ---- what a killed daemon leaves is removed at the next start ----
+expect 5
 
 "$work/nmd-recv" -d "$DEV_A" -i "$IF_A" -t 30 -W 30 >/dev/null 2>"$work/kill.err" &
 rp=$!
@@ -290,15 +308,16 @@ wait "$PID_A" 2>/dev/null
 wait $rp 2>/dev/null
 check "after kill -9 the $stealer is still there (nobody removed it)" steal_present
 umount -l "$DEV_A" 2>/dev/null
-start_a || exit 1
+start_a || abort "netmapd restarts in $NS_A"
 check "restart: the leftover $stealer is removed" absent steal_present
 check "restart: the leftover clsact qdisc is removed" absent clsact_present
-grep -q "left by an earlier netmapd" "$work/a.log" && pass "restart: the daemon said what it removed" || fail "restart: the daemon said what it removed"
+check "restart: the daemon said what it removed" grep -q "left by an earlier netmapd" "$work/a.log"
 check "ping B -> A answered after the restart" ping_a
 
 # ---- AF_XDP only: four queues, one ring each; the backend choice ----
 
 if [ "$backend" = xdp ]; then
+	expect 9
 	QA=${NET_TAG}qa
 	QB=${NET_TAG}qb
 	QADDR_A=198.19.$(( $$ % 250 )).1
@@ -371,7 +390,7 @@ if [ "$backend" = xdp ]; then
 	# --backend auto: AF_XDP where the driver runs XDP natively, AF_PACKET
 	# elsewhere (lo) and for --packet-interface, with a line saying why.
 	DEV_C=$work/c/netmap
-	NET_BACKEND=auto net_start_daemon "$NS_A" "$DEV_C" "$work/c.log" -v --packet-interface "$QA" || exit 1
+	NET_BACKEND=auto net_start_daemon "$NS_A" "$DEV_C" "$work/c.log" -v --packet-interface "$QA" || abort "netmapd --backend auto starts"
 	PID_C=$NET_DAEMON_PID
 	"$work/pkt_errors" register "$DEV_C" "$IF_A" OK >/dev/null
 	"$work/pkt_errors" register "$DEV_C" lo OK tx >/dev/null
@@ -392,7 +411,10 @@ fi
 # descriptors wait in the socket's TX ring. A txsync that cannot queue
 # anything new must still kick them out, or the ring never drains (found by
 # make bench: AF_XDP copy mode transmits only inside sendto()). Each run
-# sends for 1 s, 512 slots per sync, then waits for its rings to empty.
+# sends for 1 s, 512 slots per sync, then waits for its rings to empty. A
+# run counts only if the peer really pushed back: the sender found a ring
+# with no free slot (nm_bench's full=N) at least once.
+expect 1
 if gcc -O2 -Wall -Werror -I "$root/Sources/ABI/include" -I "$root/tools" -o "$work/nm_bench" "$root/bench/nm_bench.c" &&
 	gcc -O2 -Wall -Werror -o "$work/xdp_drop" "$root/bench/xdp_drop.c" -lbpf &&
 	in_b "$work/xdp_drop" attach "$IF_B" >/dev/null; then
@@ -400,20 +422,25 @@ if gcc -O2 -Wall -Werror -I "$root/Sources/ABI/include" -I "$root/tools" -o "$wo
 		ip netns exec "${x%%:*}" sh -c "echo 1 > /sys/class/net/${x#*:}/threaded" 2>/dev/null || true
 	done
 	drained=0
+	pushed=0
 	for i in 1 2 3 4 5; do
-		timeout 30 "$work/nm_bench" tx -d "$DEV_A" -i "$IF_A" -t 1 -l 60 -b 512 >>"$work/fullring.out" 2>&1 && drained=$((drained + 1))
+		timeout 30 "$work/nm_bench" tx -d "$DEV_A" -i "$IF_A" -t 1 -l 60 -b 512 >"$work/fullring.$i" 2>&1 && drained=$((drained + 1))
+		full=$(sed -n 's/^nm_bench tx: .* full=\([0-9]*\)$/\1/p' "$work/fullring.$i")
+		[ "${full:-0}" -gt 0 ] && pushed=$((pushed + 1))
+		cat "$work/fullring.$i" >>"$work/fullring.out"
 	done
 	in_b "$work/xdp_drop" detach "$IF_B" >/dev/null
 	for x in "$NS_A:$IF_A" "$NS_B:$IF_B"; do
 		ip netns exec "${x%%:*}" sh -c "echo 0 > /sys/class/net/${x#*:}/threaded" 2>/dev/null || true
 	done
-	check "unpaced full-ring sender against a pushing-back peer: its rings drain, 5 runs of 5 ($drained)" \
-		test "$drained" = 5 || tail -3 "$work/fullring.out"
+	check "unpaced full-ring sender against a pushing-back peer: its rings drain, 5 runs of 5 ($drained), each found a full ring ($pushed)" \
+		test "$drained" = 5 -a "$pushed" = 5 || tail -5 "$work/fullring.out"
 else
-	fail "full-ring sender: could not build bench/nm_bench.c or attach bench/xdp_drop.c on $IF_B"
+	result "full-ring sender: could not build bench/nm_bench.c or attach bench/xdp_drop.c on $IF_B" 0
 fi
 
 # ---- clean exit with a client still holding the port ----
+expect 4
 
 "$work/nmd-recv" -d "$DEV_A" -i "$IF_A" -t 30 -W 30 >/dev/null 2>"$work/term.err" &
 rp=$!
@@ -429,5 +456,4 @@ check "SIGTERM with a client attached: clsact removed at exit" absent clsact_pre
 # leak when its last client goes).
 check "daemon B: the pool was whole each time its last client left" absent grep -q 'last client gone: reclaimed' "$work/b.log"
 
-echo "net-tests: $passed passed, $failed failed"
-[ "$failed" = 0 ]
+finish
