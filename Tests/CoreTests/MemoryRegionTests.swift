@@ -47,4 +47,52 @@ import Testing
         #expect(r.allocateBuffers(upTo: free + 10).count == free)
         #expect(r.freeBufferCount == 0)
     }
+
+    // A region file that cannot be made whole is not left behind: the
+    // daemon's run directory would keep a stale region-1 (and a restart
+    // would find it). Each step after the file exists fails in turn.
+
+    @Test func aRegionFileThatCannotBeMappedIsRemoved() {
+        // 1 PiB: tmpfs takes the size (the file is sparse); no address space
+        // holds the mapping, so mmap fails.
+        var huge = smallGeometry
+        huge.totalSize = 1 << 50
+        let path = "/dev/shm/netmapd-test-region-\(getpid())-mmap"
+        #expect(throws: NetmapError.self) { try MemoryRegion(geometry: huge, backing: .file(path: path, mode: 0o600)) }
+        #expect(access(path, F_OK) != 0, "\(path) left behind")
+    }
+
+    @Test func aRegionFileThatCannotBeSizedIsRemoved() {
+        var calls = MemoryRegion.FileCalls()
+        calls.ftruncate = { _, _ in
+            errno = EFBIG
+            return -1
+        }
+        let path = "/dev/shm/netmapd-test-region-\(getpid())-ftruncate"
+        #expect(throws: NetmapError(EFBIG)) {
+            try MemoryRegion(geometry: smallGeometry, backing: .file(path: path, mode: 0o600), calls: calls)
+        }
+        #expect(access(path, F_OK) != 0, "\(path) left behind")
+    }
+
+    @Test func aRegionFileWhoseModeCannotBeSetIsRefusedAndRemoved() {
+        var calls = MemoryRegion.FileCalls()
+        calls.fchmod = { _, _ in
+            errno = EPERM
+            return -1
+        }
+        let path = "/dev/shm/netmapd-test-region-\(getpid())-fchmod"
+        #expect(throws: NetmapError.EPERM) {
+            try MemoryRegion(geometry: smallGeometry, backing: .file(path: path, mode: 0o660), calls: calls)
+        }
+        #expect(access(path, F_OK) != 0, "\(path) left behind")
+    }
+
+    @Test func aRegionFileGetsTheModeAskedForWhateverTheUmask() throws {
+        let path = "/dev/shm/netmapd-test-region-\(getpid())-mode"
+        let r = try MemoryRegion(geometry: smallGeometry, backing: .file(path: path, mode: 0o640))
+        var st = stat()
+        #expect(stat(path, &st) == 0 && st.st_mode & 0o7777 == 0o640)
+        _ = r
+    }
 }
