@@ -50,6 +50,11 @@ let package = Package(
             dependencies: ["FUSEFrontEnd", "DeviceInterface"],
             path: "Tests/FUSEProbe"
         ),
+        .testTarget(
+            name: "FUSEFrontEndTests",
+            dependencies: ["FUSEFrontEnd", "DeviceInterface"],
+            path: "Tests/FUSEFrontEndTests"
+        ),
         // --- end FUSE front end (helper) ---
 
         // The daemon.
