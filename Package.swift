@@ -1,6 +1,6 @@
 // swift-tools-version:6.0
 // netmapd: /dev/netmap for stock Linux. Targets follow the layers of
-// shared/docs/architecture.md: ABI (C) -> Core -> Ports -> FrontEnds -> Daemon.
+// docs/architecture.md: ABI (C) -> Core -> Ports -> FrontEnds -> Daemon.
 import PackageDescription
 
 let package = Package(
