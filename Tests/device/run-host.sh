@@ -48,6 +48,7 @@ killer_runs=${KILLER_RUNS:-100}
 frontend=${NETMAPD_FRONTEND:-fuse}
 
 . "$root/Tests/lib/results.sh"
+. "$root/Tests/lib/daemon.sh"
 results_init device-tests
 [ "$(id -u)" = 0 ] || { echo "run-host: needs root" >&2; expect 1; result "run as root" 0; finish; }
 
@@ -58,11 +59,7 @@ daemon_pid=
 t_start=$(date +%s.%N)
 
 cleanup() {
-	if [ -n "$daemon_pid" ] && kill -0 "$daemon_pid" 2>/dev/null; then
-		kill -TERM "$daemon_pid" 2>/dev/null
-		for _ in $(seq 100); do kill -0 "$daemon_pid" 2>/dev/null || break; sleep 0.1; done
-		kill -KILL "$daemon_pid" 2>/dev/null || true
-	fi
+	[ -z "$daemon_pid" ] || daemon_stop "$daemon_pid" 10
 	if grep -q " $dev " /proc/mounts 2>/dev/null; then umount -l "$dev" 2>/dev/null || true; fi
 	if [ "$results_failed" = 0 ] && [ "${KEEP:-0}" != 1 ]; then rm -rf "$work"; else echo "run-host: logs kept in $work" >&2; fi
 }
@@ -98,21 +95,16 @@ result "build the C programs (gcc -O2 -Wall -Wextra -Werror)" $build_ok
 start_daemon() {
 	local log=$1
 	shift
-	"$NETMAPD_BIN" --frontend "$frontend" --device "$dev" --run-dir "$run" -v "$@" >"$log" 2>&1 &
-	daemon_pid=$!
-	for _ in $(seq 300); do
-		grep -q "is ready" "$log" && return 0
-		kill -0 "$daemon_pid" 2>/dev/null || return 1
-		sleep 0.1
-	done
-	return 1
+	daemon_start "$log" "grep -q 'is ready' '$log'" 30 \
+		"$NETMAPD_BIN" --frontend "$frontend" --device "$dev" --run-dir "$run" -v "$@"
+	local rc=$?
+	daemon_pid=$DAEMON_PID
+	return $rc
 }
 # stop_daemon: SIGTERM, up to 15 s; sets drc (999: still running, killed).
 stop_daemon() {
-	kill -TERM "$daemon_pid" 2>/dev/null
-	for _ in $(seq 150); do kill -0 "$daemon_pid" 2>/dev/null || break; sleep 0.1; done
-	if kill -0 "$daemon_pid" 2>/dev/null; then kill -KILL "$daemon_pid"; wait "$daemon_pid" 2>/dev/null; drc=999
-	else wait "$daemon_pid"; drc=$?; fi
+	daemon_stop "$daemon_pid" 15
+	drc=$DAEMON_RC
 	daemon_pid=
 }
 start_daemon "$work/netmapd.log"
@@ -193,17 +185,9 @@ if [ -z "$bad" ]; then result "netmapd log: no warnings, errors or reclaimed lea
 	echo "$bad"; result "netmapd log: no warnings, errors or reclaimed leaks" 0 "see above"; fi
 
 # --- stop: exit 0, device and region file gone ---
-kill -TERM "$daemon_pid"
-stopped=0
-for _ in $(seq 150); do kill -0 "$daemon_pid" 2>/dev/null || { stopped=1; break; }; sleep 0.1; done
-if [ $stopped = 1 ]; then
-	wait "$daemon_pid"
-	drc=$?
-	daemon_pid=
-	result "netmapd stops on SIGTERM with exit status 0" $([ $drc = 0 ] && echo 1 || echo 0) "exit $drc"
-else
-	result "netmapd stops on SIGTERM with exit status 0" 0 "still running after 15 s"
-fi
+stop_daemon
+result "netmapd stops on SIGTERM with exit status 0" $([ $drc = 0 ] && echo 1 || echo 0) \
+	"$([ $drc = 999 ] && echo "still running after 15 s" || echo "exit $drc")"
 left=""
 [ -e "$dev" ] && left="$left $dev"
 grep -q " $dev " /proc/mounts && left="$left (mounted)"

@@ -66,6 +66,7 @@ export PATH=/opt/swift/usr/bin:$PATH
 daemons=()
 helpers=()
 . "$root/Tests/lib/results.sh"
+. "$root/Tests/lib/daemon.sh"
 results_init service-tests
 # Results of the network-namespace part (netns_tests), which runs as a child.
 NETNS_RESULTS=5
@@ -150,29 +151,20 @@ fi
 # start_daemon NAME ARGS...: starts netmapd (log $work/NAME.log) and waits for
 # its control socket ($sock, set by the caller) or its exit; sets $dpid.
 start_daemon() {
-	local name=$1
+	local name=$1 rc
 	shift
-	"$NETMAPD" "$@" >"$work/$name.log" 2>&1 &
-	dpid=$!
+	daemon_start "$work/$name.log" "[ -S '$sock' ] && grep -q 'control socket $sock' '$work/$name.log'" 30 \
+		"$NETMAPD" "$@"
+	rc=$?
+	dpid=$DAEMON_PID
 	daemons+=("$dpid")
-	for _ in $(seq 300); do
-		[ -S "$sock" ] && grep -q "control socket $sock" "$work/$name.log" && return 0
-		kill -0 "$dpid" 2>/dev/null || return 1
-		sleep 0.1
-	done
-	return 1
+	return $rc
 }
 
 # stop_daemon PID: SIGTERM, wait up to 15 s; sets $drc (exit status, 999 if it hung).
 stop_daemon() {
-	kill -TERM "$1" 2>/dev/null
-	for _ in $(seq 150); do
-		kill -0 "$1" 2>/dev/null || break
-		sleep 0.1
-	done
-	if kill -0 "$1" 2>/dev/null; then drc=999; kill -KILL "$1"; wait "$1" 2>/dev/null; return; fi
-	wait "$1"
-	drc=$?
+	daemon_stop "$1" 15
+	drc=$DAEMON_RC
 }
 
 # leftovers DEV RUNDIR: what a stopped daemon left behind (empty: nothing).

@@ -32,6 +32,7 @@ set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$repo"
 . "$repo/Tests/lib/results.sh"
+. "$repo/Tests/lib/daemon.sh"
 out="${OUT:-$repo/build/cuse-device}"
 scratch="${SCRATCH:-.build-cuse}"
 default_tests='nm_classic
@@ -51,16 +52,17 @@ if [ "${1:-}" = "--guest" ]; then
 	daemon="$2" bin="$3"
 	log="$NETMAPD_VM_RESULTS/netmapd.log"
 	mkdir -p /run/netmapd
-	"$daemon" --frontend cuse --device /dev/netmap --mode 0666 >"$log" 2>&1 &
-	pid=$!
-	for _ in $(seq 1 300); do
-		[ -c /dev/netmap ] && grep -q 'is ready' "$log" && break
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
+	up() {  # LOG ARGS...: starts netmapd on /dev/netmap; sets pid; 0 once ready
+		local l=$1 rc
+		shift
+		daemon_start "$l" "[ -c /dev/netmap ] && grep -q 'is ready' '$l'" 30 \
+			"$daemon" --frontend cuse --device /dev/netmap "$@" && rc=0 || rc=$?
+		pid=$DAEMON_PID
+		return $rc
+	}
 	results_init guest
 	expect "$(guest_results)"
-	if ! [ -c /dev/netmap ]; then cat "$log"; result "netmapd comes up" 0; finish; fi
+	up "$log" --mode 0666 || { cat "$log"; result "netmapd comes up" 0; finish; }
 	while IFS= read -r t; do
 		[ -n "$t" ] || continue
 		s=$(date +%s.%N)
@@ -74,25 +76,11 @@ if [ "${1:-}" = "--guest" ]; then
 			grep -E '^FAIL' "$NETMAPD_VM_RESULTS/out.txt" | head -20 || tail -20 "$NETMAPD_VM_RESULTS/out.txt"
 		fi
 	done <<<"${NM_TESTS:-$default_tests}"
-	kill -TERM "$pid"
-	rc=0
-	wait "$pid" || rc=$?
-	result "netmapd stopped cleanly" $([ "$rc" = 0 ] && echo 1 || echo 0) "exit $rc"
-	[ "$rc" = 0 ] || cat "$log"
+	daemon_stop "$pid" 30
+	result "netmapd stopped cleanly" $([ "$DAEMON_RC" = 0 ] && echo 1 || echo 0) "exit $DAEMON_RC"
+	[ "$DAEMON_RC" = 0 ] || cat "$log"
 
 	# ---- robustness (issue #8) ----
-	up() {  # LOG ARGS...: starts netmapd on /dev/netmap; sets pid; 0 once ready
-		local l=$1
-		shift
-		"$daemon" --frontend cuse --device /dev/netmap "$@" >"$l" 2>&1 &
-		pid=$!
-		for _ in $(seq 1 300); do
-			[ -c /dev/netmap ] && grep -q 'is ready' "$l" && return 0
-			kill -0 "$pid" 2>/dev/null || return 1
-			sleep 0.1
-		done
-		return 1
-	}
 	shim="$bin/libnetmapd-shim.so"
 	R=$NETMAPD_VM_RESULTS
 	if up "$R/netmapd-k1.log" --mode 0666; then
@@ -138,10 +126,8 @@ if [ "${1:-}" = "--guest" ]; then
 			LD_PRELOAD=$shim setpriv --reuid=nobody --regid=daemon --groups=nogroup timeout 120 "$bin/nm_faults" fresh >"$R/member.txt" 2>&1 || rc=$?
 			grep -E '^FAIL' "$R/member.txt" || true
 			result "a member of the group registers, maps (shim) and moves traffic" $([ $rc = 0 ] && echo 1 || echo 0) "exit $rc"
-			kill -TERM "$pid"
-			rc=0
-			wait "$pid" || rc=$?
-			result "the restarted netmapd stops cleanly" $([ $rc = 0 ] && echo 1 || echo 0) "exit $rc"
+			daemon_stop "$pid" 30
+			result "the restarted netmapd stops cleanly" $([ "$DAEMON_RC" = 0 ] && echo 1 || echo 0) "exit $DAEMON_RC"
 		else
 			tail -5 "$R/netmapd-k2.log"
 			result "restart after SIGKILL" 0 "not ready"
