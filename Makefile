@@ -1,6 +1,8 @@
 # netmapd: build, test, run, install.
 #   make run    install what is missing, build, start netmapd with a demo
 #   make test   install what is missing, run every test (core, device, CUSE VM)
+#   make test-fast  no root, nothing installed: builds and runs the Swift tests,
+#               checks every shell script's syntax and the runners' counting
 #   make bench  performance against the raw kernel interfaces (not part of test)
 #   make soak   a release netmapd under churning mixed traffic for SOAK_MINUTES
 #               (default 5): every frame accounted for, memory flat, pool
@@ -17,7 +19,7 @@ NETMAPD    := .build/$(CONFIG)/netmapd
 SHIM       := $(BUILD_DIR)/libnetmapd-shim.so
 export PATH := /opt/swift/usr/bin:$(PATH)
 
-.PHONY: bench all deps build shim test test-core test-device test-net test-vm run clean fuzz fuzz-ci test-asan test-tsan install uninstall test-service soak
+.PHONY: bench all deps build shim test test-fast test-core test-device test-net test-vm run clean fuzz fuzz-ci test-asan test-tsan install uninstall test-service soak
 
 all: build
 
@@ -50,6 +52,16 @@ test: deps
 test-core:
 	$(SWIFT) build --build-tests $(SWIFTFLAGS)
 	$(SWIFT) test --skip-build $(SWIFTFLAGS)
+
+# What needs no root and touches nothing outside the tree: the Swift tests,
+# the syntax of every shell script (bash -n, sh -n for the VM's busybox init),
+# and Tests/lib/results.sh's own checks (a runner cannot go green by accident).
+SHELL_SCRIPTS = $(shell find . -name '*.sh' -not -path './.build*' -not -path './Tests/vm/cache/*' | sort)
+test-fast: test-core
+	@set -e; for f in $(SHELL_SCRIPTS); do \
+		case "$$(head -1 $$f)" in *busybox*) sh -n $$f ;; *) bash -n $$f ;; esac || { echo "syntax: $$f"; exit 1; }; \
+	done; echo "shell syntax: $(words $(SHELL_SCRIPTS)) scripts"
+	Tests/lib/results-selftest.sh
 
 test-device: build
 	NETMAPD_BIN=$(NETMAPD) Tests/device/run-host.sh

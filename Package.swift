@@ -1,6 +1,6 @@
 // swift-tools-version:6.0
 // netmapd: /dev/netmap for stock Linux. Targets follow the layers of
-// shared/docs/architecture.md: ABI (C) -> Core -> Ports -> FrontEnds -> Daemon.
+// docs/architecture.md: ABI (C) -> Core -> Ports -> FrontEnds -> Daemon.
 import PackageDescription
 
 let package = Package(
@@ -28,7 +28,7 @@ let package = Package(
         ),
 
         // Ports: backends that need no network (pipes, null).
-        .target(name: "NetmapPorts", dependencies: ["NetmapCore", "CNetmapABI", "CNetlink", "CPacketSys"], path: "Sources/Ports",
+        .target(name: "NetmapPorts", dependencies: ["NetmapCore", "CNetmapABI", "CNetlink", "CPacketSys", "DeviceInterface"], path: "Sources/Ports",
                 exclude: ["CNetlink", "CPacketSys"]),
 
         // Front ends.
@@ -49,6 +49,11 @@ let package = Package(
             name: "FUSEProbe",
             dependencies: ["FUSEFrontEnd", "DeviceInterface"],
             path: "Tests/FUSEProbe"
+        ),
+        .testTarget(
+            name: "FUSEFrontEndTests",
+            dependencies: ["FUSEFrontEnd", "DeviceInterface"],
+            path: "Tests/FUSEFrontEndTests"
         ),
         // --- end FUSE front end (helper) ---
 

@@ -27,7 +27,8 @@ TARGETS=("$@")
 [ ${#TARGETS[@]} -eq 0 ] && TARGETS=("${ALL_TARGETS[@]}")
 
 CSAN="-fsanitize=${SANITIZE/fuzzer/fuzzer-no-link}"
-SWIFTC_FLAGS=(-swift-version 6 $OPT -g -sanitize="$SANITIZE" -parse-as-library -I "$MOD"
+# -package-name as SwiftPM passes it: Core has `package` declarations (test seams).
+SWIFTC_FLAGS=(-swift-version 6 $OPT -g -sanitize="$SANITIZE" -parse-as-library -package-name netmapd -I "$MOD"
               -Xcc -fmodule-map-file="$MOD/CNetmapABI/module.modulemap"
               -Xcc -fmodule-map-file="$MOD/CNetmapSys/module.modulemap")
 

@@ -17,7 +17,7 @@
  *
  * "client" opens the file and times back-to-back ioctl(NIOCTXSYNC) calls.
  * With --netmap it first registers a netmap port on the file (NIOCCTRL
- * NETMAP_REQ_REGISTER and mmap, as tools/nmd_port.h does), so that the same
+ * NETMAP_REQ_REGISTER and mmap, as tools/nmd_client.h does), so that the same
  * loop measures netmapd's empty TX sync on that port.
  *
  * Usage:
@@ -58,7 +58,7 @@
 #include <unistd.h>
 
 #include "netmapd_abi.h"
-#include "nmd_port.h"
+#include "nmd_client.h"
 
 _Static_assert(NIOCTXSYNC == _IO('i', 148), "NIOCTXSYNC");
 

@@ -6,11 +6,13 @@
  *
  *   nm_bench tx -i PORT -t SECONDS -l SIZE -b BATCH [-d DEVICE]
  *       Every buffer of every bound TX ring gets its frame once at start
- *       (tools/nmd_frames.h test frames, as pkt-gen prepares its buffers);
+ *       (tools/nmd_client.h test frames, as pkt-gen prepares its buffers);
  *       then, round after round: poll(POLLOUT) (which runs the txsync),
  *       fill up to BATCH free slots per ring (only the length is written),
  *       advance head and cur. After SECONDS it waits until the rings are
- *       empty: the time includes the drain.
+ *       empty: the time includes the drain. full=N in its line counts the
+ *       rounds that found a ring with no free slot: the path behind the
+ *       rings (daemon, kernel, peer) did not keep up and pushed back.
  *   nm_bench rx -i PORT -t SECONDS -b BATCH [-d DEVICE] [-W WAIT]
  *       poll(POLLIN) (the rxsync), then consume up to BATCH slots per ring
  *       (first and last byte of each frame read), advance head and cur.
@@ -27,7 +29,7 @@
  * pipe end ("name{N" / "name}N") or a null port. BATCH larger than the
  * ring's free slots means "whatever is free" (the "ring" batch).
  * Output, one line:
- *   nm_bench MODE: frames=N bytes=B seconds=S cpu=C syncs=K
+ *   nm_bench MODE: frames=N bytes=B seconds=S cpu=C syncs=K [full=N]
  * (sync: frames=0, syncs=calls). cpu = user + system seconds of this process.
  */
 #define _GNU_SOURCE
@@ -35,12 +37,11 @@
 #include <stdlib.h>
 #include <sys/resource.h>
 
-#include "nmd_frames.h"
-#include "nmd_port.h"
+#include "nmd_client.h"
 
 static void report(const char *mode, uint64_t frames, uint64_t bytes, double secs, double cpus, uint64_t syncs)
 {
-	printf("nm_bench %s: frames=%llu bytes=%llu seconds=%.6f cpu=%.4f syncs=%llu\n", mode,
+	printf("nm_bench %s: frames=%llu bytes=%llu seconds=%.6f cpu=%.4f syncs=%llu", mode,
 	       (unsigned long long)frames, (unsigned long long)bytes, secs, cpus, (unsigned long long)syncs);
 }
 
@@ -80,15 +81,17 @@ static int tx(struct nmd_port *p, double secs, unsigned size, unsigned batch)
 		for (uint32_t i = 0; i < ring->num_slots; i++)
 			nmdf_build((uint8_t *)nmd_buf(ring, ring->slot[i].buf_idx), &sz, i, 1, dst, src);
 	}
-	uint64_t sent = 0, syncs = 0;
+	uint64_t sent = 0, syncs = 0, full = 0;
 	double t0 = nmd_now(), c0 = nmd_cpu(), stop = t0 + secs;
 	struct pollfd pfd = { .fd = p->fd, .events = POLLOUT };
 	while (nmd_now() < stop) {
 		if (sync_poll(&pfd, 1000, &syncs))
 			return 1;
+		int ring_full = 0;
 		for (unsigned ri = p->first_tx; ri < p->last_tx; ri++) {
 			struct netmap_ring *ring = nmd_txring(p->nifp, ri);
 			uint32_t space = nmd_space(ring), head = ring->head;
+			ring_full |= space == 0;
 			uint32_t k = space < batch ? space : batch;
 			for (uint32_t i = 0; i < k; i++) {
 				struct netmap_slot *s = &ring->slot[head];
@@ -100,6 +103,7 @@ static int tx(struct nmd_port *p, double secs, unsigned size, unsigned batch)
 			nmd_store_release_u32(&ring->cur, head);
 			nmd_store_release_u32(&ring->head, head);
 		}
+		full += ring_full;
 	}
 	for (double deadline = nmd_now() + 10;;) {
 		if (ioctl(p->fd, NIOCTXSYNC, NULL) != 0) {
@@ -121,6 +125,7 @@ static int tx(struct nmd_port *p, double secs, unsigned size, unsigned batch)
 		poll(&pfd, 1, 10);
 	}
 	report("tx", sent, sent * size, nmd_now() - t0, nmd_cpu() - c0, syncs);
+	printf(" full=%llu\n", (unsigned long long)full);
 	return 0;
 }
 
@@ -177,6 +182,7 @@ static int rx(struct nmd_port *p, double secs, unsigned batch, double wait)
 			break;
 	}
 	report("rx", frames, bytes + (sink & 0), last - t0, c1 - c0, syncs);
+	printf("\n");
 	return 0;
 }
 
@@ -200,6 +206,7 @@ static int sync_loop(struct nmd_port *p, double secs)
 		t = nmd_now();
 	}
 	report("sync", 0, 0, t - t0, nmd_cpu() - c0, calls);
+	printf("\n");
 	return 0;
 }
 

@@ -22,7 +22,7 @@
  * (cpu = user + system seconds of this process). Receivers count from the
  * first frame on and stop SECONDS later (or after 3 s with nothing). TX
  * modes include the time to drain what they queued. The frames are
- * tools/nmd_frames.h test frames (ethertype 0x88b5). Needs root.
+ * tools/nmd_client.h test frames (ethertype 0x88b5). Needs root.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -40,9 +40,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "nmd_clock.h"
+#include "nmd_client.h"
 
-#include "nmd_frames.h"
 #include "nmd_xdp.h"
 
 #define CHUNK 2048u

@@ -11,7 +11,7 @@
  * (ndo_xdp_xmit) without sockets or skbs. Runs are repeated in chunks until
  * SECONDS have passed; the chunk size adapts so the run ends close to it.
  *
- * The frame is test frame seq 0, stream 1 of tools/nmd_frames.h (ethertype
+ * The frame is test frame seq 0, stream 1 of tools/nmd_client.h (ethertype
  * 0x88b5, dst ff:ff:ff:ff:ff:ff, src 02:6e:6d:00:00:02), SIZE bytes; every
  * frame sent is that same frame.
  *
@@ -53,7 +53,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "nmd_frames.h"
+#include "nmd_client.h"
 
 #define CHUNK_MAX (1 << 20)
 #define CHUNK_MIN (1 << 12)

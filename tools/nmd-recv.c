@@ -1,6 +1,6 @@
 /*
  * nmd-recv: a small netmap receiver (think pkt-gen -f rx) that also checks
- * what it gets: every test frame (tools/nmd_frames.h) of the expected stream
+ * what it gets: every test frame (tools/nmd_client.h) of the expected stream
  * must have the length and every byte its sequence number implies, and each
  * sequence number must arrive once. Other traffic is counted and ignored.
  *
@@ -22,8 +22,7 @@
 #include <poll.h>
 #include <stdlib.h>
 
-#include "nmd_frames.h"
-#include "nmd_port.h"
+#include "nmd_client.h"
 
 static void usage(void)
 {

@@ -1,6 +1,6 @@
 /*
  * nmd-send: a small netmap traffic generator (think pkt-gen -f tx), written
- * against netmapd's ABI header. Sends COUNT test frames (tools/nmd_frames.h:
+ * against netmapd's ABI header. Sends COUNT test frames (tools/nmd_client.h:
  * sequence numbers, checkable payload, fixed or mixed sizes) on every bound
  * TX ring, poll-driven, BATCH slots per ring per round, and prints what it
  * moved.
@@ -16,8 +16,7 @@
 #include <poll.h>
 #include <stdlib.h>
 
-#include "nmd_frames.h"
-#include "nmd_port.h"
+#include "nmd_client.h"
 
 static void usage(void)
 {

@@ -18,6 +18,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import DeviceInterface
 import NetmapControl
 import Synchronization
 
@@ -40,7 +41,7 @@ final class ControlServer: Sendable {
     private let log: @Sendable (String) -> Void
     private struct State {
         var stopped = false
-        var acceptThread: pthread_t?
+        var acceptThread: JoinableThread?
         var connections: Set<Int32> = []
     }
     private let state = Mutex(State())
@@ -92,7 +93,12 @@ final class ControlServer: Sendable {
 
         let server = ControlServer(path: path, listenFD: fd, wakeRead: pipeFDs[0], wakeWrite: pipeFDs[1],
                                    inode: (UInt64(st.st_dev), UInt64(st.st_ino)), handler: handler, log: log)
-        let thread = try spawnThread { server.acceptLoop() }
+        let thread: JoinableThread
+        do {
+            thread = try JoinableThread.spawn { server.acceptLoop() }
+        } catch {
+            throw ControlServerError("pthread_create", errno: error.errno)
+        }
         server.state.withLock { $0.acceptThread = thread }
         return server
     }
@@ -112,7 +118,7 @@ final class ControlServer: Sendable {
     /// Stops accepting, ends the connections being served, closes the
     /// socket and removes its file. Safe to call more than once.
     func stop() {
-        let thread: pthread_t? = state.withLock { s in
+        let thread: JoinableThread? = state.withLock { s in
             if s.stopped { return nil }
             s.stopped = true
             // Wakes every connection thread out of poll/recv/send.
@@ -122,7 +128,7 @@ final class ControlServer: Sendable {
         guard let thread else { return }
         var one: UInt8 = 1
         _ = write(wakeWrite, &one, 1)
-        pthread_join(thread, nil)
+        thread.join()
         // Connection threads hold no lock the daemon needs; give them a
         // moment to leave so nothing answers after the daemon said stopped.
         for _ in 0 ..< 200 where !state.withLock({ $0.connections.isEmpty }) { usleep(5000) }
@@ -183,8 +189,7 @@ final class ControlServer: Sendable {
             return
         }
         do {
-            let t = try spawnThread { [self] in serve(c) }
-            pthread_detach(t)
+            try JoinableThread.spawn { [self] in serve(c) }.detach()
         } catch {
             state.withLock { s in
                 s.connections.remove(c)
@@ -306,21 +311,4 @@ func monotonicMilliseconds() -> Int {
     var ts = timespec()
     clock_gettime(CLOCK_MONOTONIC, &ts)
     return ts.tv_sec * 1000 + ts.tv_nsec / 1_000_000
-}
-
-/// Starts a thread running `body`; joinable (detach it if nobody joins).
-func spawnThread(_ body: @escaping @Sendable () -> Void) throws -> pthread_t {
-    final class Box { let f: @Sendable () -> Void; init(_ f: @escaping @Sendable () -> Void) { self.f = f } }
-    var t = pthread_t()
-    let arg = Unmanaged.passRetained(Box(body)).toOpaque()
-    let r = pthread_create(&t, nil, { p in
-        let b = Unmanaged<Box>.fromOpaque(p!).takeRetainedValue()
-        b.f()
-        return nil
-    }, arg)
-    guard r == 0 else {
-        Unmanaged<Box>.fromOpaque(arg).release()
-        throw ControlServerError("pthread_create", errno: r)
-    }
-    return t
 }

@@ -247,7 +247,7 @@ struct Netmapd: ParsableCommand {
         }
 
         var stopFrontEnd: () -> Void
-        var cuseThread: pthread_t?
+        var cuseThread: JoinableThread?
         if useCUSE {
             guard device.hasPrefix("/dev/"), !device.dropFirst(5).contains("/") else {
                 throw DaemonError(message: "CUSE devices live directly under /dev: \(device) is not possible (use --frontend fuse)")
@@ -260,7 +260,11 @@ struct Netmapd: ParsableCommand {
                 throw DaemonError(message: "CUSE front end failed: \(error)")
             }
             let box = RunBox(cuse: cuse, logger: logger)
-            cuseThread = startThread { box.run() }
+            do {
+                cuseThread = try JoinableThread.spawn { box.run() }
+            } catch {
+                throw DaemonError(message: "CUSE front end failed: \(error)")
+            }
             box.waitReady()
             if let err = box.failure { throw DaemonError(message: "CUSE front end failed: \(err)") }
             stopFrontEnd = { cuse.stop() }
@@ -289,7 +293,7 @@ struct Netmapd: ParsableCommand {
         SystemdNotify.send("STOPPING=1")
         control?.stop()
         stopFrontEnd()
-        if let t = cuseThread { pthread_join(t, nil) }
+        cuseThread?.join()
         packetBackend?.shutdown()
         xdpBackend?.shutdown()
         domains.shutdown()
@@ -333,16 +337,4 @@ final class Semaphore: @unchecked Sendable {
     init() { sem_init(&s, 0, 0) }
     func signal() { sem_post(&s) }
     func wait() { while sem_wait(&s) != 0 && errno == EINTR {} }
-}
-
-func startThread(_ body: @escaping @Sendable () -> Void) -> pthread_t {
-    final class Box { let f: @Sendable () -> Void; init(_ f: @escaping @Sendable () -> Void) { self.f = f } }
-    var t = pthread_t()
-    let arg = Unmanaged.passRetained(Box(body)).toOpaque()
-    pthread_create(&t, nil, { p in
-        let b = Unmanaged<AnyObject>.fromOpaque(p!).takeRetainedValue() as! Box
-        b.f()
-        return nil
-    }, arg)
-    return t
 }

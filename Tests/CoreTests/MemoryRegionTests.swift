@@ -47,4 +47,58 @@ import Testing
         #expect(r.allocateBuffers(upTo: free + 10).count == free)
         #expect(r.freeBufferCount == 0)
     }
+
+    // A region file that cannot be made whole is not left behind: the
+    // daemon's run directory would keep a stale region-1 (and a restart
+    // would find it). Each step after the file exists fails in turn.
+
+    @Test func aRegionFileThatCannotBeMappedIsRemoved() {
+        // 1 PiB: tmpfs takes the size (the file is sparse); no address space
+        // holds the mapping, so mmap fails.
+        var huge = smallGeometry
+        huge.totalSize = 1 << 50
+        let path = "/dev/shm/netmapd-test-region-\(getpid())-mmap"
+        #expect(throws: NetmapError.self) { try MemoryRegion(geometry: huge, backing: .file(path: path, mode: 0o600)) }
+        #expect(access(path, F_OK) != 0, "\(path) left behind")
+    }
+
+    /// Makes a region file at a fresh /dev/shm path with `calls`: what it
+    /// threw, and whether the file is still there.
+    private func regionFile(_ tag: String, mode: mode_t, calls: MemoryRegion.FileCalls) -> (thrown: NetmapError?, left: Bool) {
+        let path = "/dev/shm/netmapd-test-region-\(getpid())-\(tag)"
+        var thrown: NetmapError? = nil
+        do {
+            _ = try MemoryRegion(geometry: smallGeometry, backing: .file(path: path, mode: mode), calls: calls)
+        } catch {
+            thrown = error
+        }
+        defer { unlink(path) }
+        return (thrown, access(path, F_OK) == 0)
+    }
+
+    /// ftruncate failing (EFBIG: no room), fchmod failing (EPERM: the file
+    /// system refuses the mode; it used to be ignored, leaving the umask's).
+    @Test(arguments: ["ftruncate", "fchmod"])
+    func aRegionFileWhoseSizeOrModeCannotBeSetIsRefusedAndRemoved(step: String) {
+        var calls = MemoryRegion.FileCalls()
+        let want: NetmapError
+        if step == "ftruncate" {
+            calls.ftruncate = { _, _ in errno = EFBIG; return -1 }
+            want = NetmapError(EFBIG)
+        } else {
+            calls.fchmod = { _, _ in errno = EPERM; return -1 }
+            want = .EPERM
+        }
+        let (thrown, left) = regionFile(step, mode: 0o660, calls: calls)
+        #expect(thrown == want)
+        #expect(!left, "region file left behind")
+    }
+
+    @Test func aRegionFileGetsTheModeAskedForWhateverTheUmask() throws {
+        let path = "/dev/shm/netmapd-test-region-\(getpid())-mode"
+        let r = try MemoryRegion(geometry: smallGeometry, backing: .file(path: path, mode: 0o640))
+        var st = stat()
+        #expect(stat(path, &st) == 0 && st.st_mode & 0o7777 == 0o640)
+        _ = r
+    }
 }

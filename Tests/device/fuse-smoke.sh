@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # fuse-smoke.sh: the FUSE-file front end through a real mounted file, against
 # the fake device of Tests/FUSEProbe. Needs root, /dev/fuse and a kernel with
-# FUSE passthrough (6.9+). Exits non-zero on any failure.
+# FUSE passthrough (6.9+). Ends with "fuse-smoke: N passed, M failed" and
+# exits non-zero on any failure or when fewer results than expected arrived.
 #
 #   Tests/device/fuse-smoke.sh
 #
@@ -17,8 +18,11 @@ count=${FUSE_BENCH_COUNT:-100000}
 threads=${FUSE_THREADS:-2}
 region_size=$((4 << 20))
 
-[ "$(id -u)" = 0 ] || { echo "fuse-smoke: needs root" >&2; exit 1; }
-[ -c /dev/fuse ] || { echo "fuse-smoke: no /dev/fuse" >&2; exit 1; }
+. "$root/Tests/lib/results.sh"
+results_init fuse-smoke
+expect 5
+[ "$(id -u)" = 0 ] || { result "run as root" 0; finish; }
+[ -c /dev/fuse ] || { result "/dev/fuse exists" 0; finish; }
 
 work=$(mktemp -d /tmp/netmapd-fuse-smoke.XXXXXX)
 path=$work/mnt/netmap
@@ -54,25 +58,16 @@ for _ in $(seq 300); do
 	sleep 0.1
 done
 if ! grep -q '^READY ' "$work/probe.log"; then
-	echo "fuse-smoke: FUSEProbe did not come up" >&2
 	cat "$work/probe.log" >&2
-	exit 1
+	result "FUSEProbe comes up" 0
+	finish
 fi
-
-failures=0
-steps=0
 
 # --- functional checks ---
-steps=$((steps + 1))
-if ! "$work/fuse_smoke" test "$path" "$region_size"; then
-	failures=$((failures + 1))
-fi
+check "fuse_smoke test: the functional checks through the mounted file" "$work/fuse_smoke" test "$path" "$region_size" || true
 
 # --- round trip ---
-steps=$((steps + 1))
-if ! "$work/fuse_smoke" bench "$path" "$count"; then
-	failures=$((failures + 1))
-fi
+check "fuse_smoke bench: $count NIOCTXSYNC round trips" "$work/fuse_smoke" bench "$path" "$count" || true
 
 # --- a client holding the file across stop ---
 mkfifo "$work/hold.in"
@@ -82,7 +77,6 @@ exec 3>"$work/hold.in"
 for _ in $(seq 100); do grep -q '^held' "$work/hold.out" && break; sleep 0.05; done
 
 # --- stop: the probe checks releases and the removed file ---
-steps=$((steps + 3))
 kill -TERM "$probe_pid"
 stopped=0
 for _ in $(seq 200); do
@@ -92,13 +86,11 @@ done
 probe_rc=1
 if [ "$stopped" = 1 ]; then
 	wait "$probe_pid" && probe_rc=0 || probe_rc=$?
-else
-	echo "not ok - front end stopped within 10 s"
 fi
 probe_pid=
 cat "$work/probe.log"
-if [ "$probe_rc" = 0 ]; then echo "ok - probe: releases exact, file removed"; else
-	echo "not ok - probe exit $probe_rc"; failures=$((failures + 1)); fi
+result "probe: stopped within 10 s, releases exact, file removed" $([ "$probe_rc" = 0 ] && echo 1 || echo 0) \
+	"$([ "$stopped" = 1 ] && echo "exit $probe_rc" || echo "still running after 10 s")"
 
 echo go >&3
 exec 3>&-
@@ -106,14 +98,10 @@ hold_rc=0
 wait "$hold_pid" || hold_rc=$?
 hold_pid=
 cat "$work/hold.out"
-if [ "$hold_rc" = 0 ]; then echo "ok - client holding the file gets ENOTCONN/ENODEV after stop"; else
-	echo "not ok - client holding the file after stop"; failures=$((failures + 1)); fi
+result "client holding the file gets ENOTCONN/ENODEV after stop" $([ "$hold_rc" = 0 ] && echo 1 || echo 0) "exit $hold_rc"
 
-if grep -q " $path " /proc/mounts || [ -e "$path" ]; then
-	echo "not ok - mount or file left at $path"; failures=$((failures + 1))
-else
-	echo "ok - nothing left at $path"
-fi
+left=0
+grep -q " $path " /proc/mounts || [ -e "$path" ] && left=1
+result "nothing left at $path" $((1 - left)) "mount or file left"
 
-echo "fuse-smoke: $((steps - failures)) passed, $failures failed"
-exit $((failures == 0 ? 0 : 1))
+finish

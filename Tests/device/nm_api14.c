@@ -17,7 +17,7 @@
 static int ctrl(int fd, uint16_t type, const char *name, void *body, void *options, struct nmreq_header *out)
 {
 	struct nmreq_header h;
-	nmt_hdr(&h, type, name, body);
+	nmd_req_header(&h, type, name, body);
 	h.nr_options = (uintptr_t)options;
 	int e = nmt_ioctl(fd, NIOCCTRL, &h);
 	if (out)
@@ -65,7 +65,7 @@ int main(int argc, char **argv)
 
 	/* --- keeper --- */
 	int kfd = nmt_open();
-	CHECK_ERRNO(nmt_register(kfd, keeper, NR_REG_ALL_NIC, 0, 0, 0, NULL), 0, "REGISTER keeper pipe end");
+	CHECK_ERRNO(nmd_register(kfd, keeper, NR_REG_ALL_NIC, 0, 0, 0, NULL), 0, "REGISTER keeper pipe end");
 	CHECK_ERRNO(nmt_poolstat(fd, &stk), 0, "pool stat with the keeper");
 	CHECK(stk.sessions == st0.sessions + 1, "keeper: sessions %u -> %u", st0.sessions, stk.sessions);
 
@@ -187,7 +187,7 @@ int main(int argc, char **argv)
 
 	int sfd = nmt_open();
 	struct nmreq_register sreg;
-	e = nmt_register(sfd, ps, NR_REG_ALL_NIC, 0, 0, 0, &sreg);
+	e = nmd_register(sfd, ps, NR_REG_ALL_NIC, 0, 0, 0, &sreg);
 	if (!CHECK_ERRNO(e, 0, "REGISTER slave end"))
 		return nmt_summary();
 	CHECK_ERRNO(nmt_poolstat(fd, &st), 0, "pool stat with both ends registered");

@@ -5,7 +5,8 @@
  * The programs talk to the device the way netmap programs do: open the
  * device, register with NIOCREGIF or NIOCCTRL, mmap nr_memsize bytes at
  * offset 0, and find everything by offsets (nr_offset, ring_ofs, buf_ofs).
- * Only netmapd_abi.h is used; nothing here depends on the front end.
+ * Only netmapd_abi.h and the project's client library (tools/nmd_client.h:
+ * clocks, requests, ports) are used; nothing here depends on the front end.
  *
  * Device path: "-d PATH" on the command line, else $NETMAP_DEVICE, else
  * /dev/netmap. $NMT_TIME_SCALE (>= 1) multiplies every time limit.
@@ -30,6 +31,7 @@
 #include <unistd.h>
 
 #include "netmapd_abi.h"
+#include "../../tools/nmd_client.h"
 
 /* ---- reporting: one PASS/FAIL line per check, a summary at the end ---- */
 
@@ -149,48 +151,13 @@ static inline int nmt_open(void)
 	return fd;
 }
 
-static inline double nmt_now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-/* ---- API 14 requests ---- */
-
-static inline void nmt_hdr(struct nmreq_header *h, uint16_t type, const char *name, void *body)
-{
-	memset(h, 0, sizeof(*h));
-	h->nr_version = NETMAP_API;
-	h->nr_reqtype = type;
-	if (name)
-		snprintf(h->nr_name, sizeof(h->nr_name), "%s", name);
-	h->nr_body = (uintptr_t)body;
-}
-
-/* NIOCCTRL REGISTER; returns 0 or the errno. */
-static inline int nmt_register(int fd, const char *name, uint32_t mode, uint16_t ringid, uint64_t flags,
-    uint32_t extra, struct nmreq_register *out)
-{
-	struct nmreq_header h;
-	struct nmreq_register r;
-	memset(&r, 0, sizeof(r));
-	r.nr_mode = mode;
-	r.nr_ringid = ringid;
-	r.nr_flags = flags;
-	r.nr_extra_bufs = extra;
-	nmt_hdr(&h, NETMAP_REQ_REGISTER, name, &r);
-	int e = nmt_ioctl(fd, NIOCCTRL, &h);
-	if (out)
-		*out = r;
-	return e;
-}
+/* ---- API 14 requests (nmd_req_header, nmd_register: tools/nmd_client.h) ---- */
 
 static inline int nmt_pools_info(int fd, const char *name, struct nmreq_pools_info *pi)
 {
 	struct nmreq_header h;
 	memset(pi, 0, sizeof(*pi));
-	nmt_hdr(&h, NETMAP_REQ_POOLS_INFO_GET, name, pi);
+	nmd_req_header(&h, NETMAP_REQ_POOLS_INFO_GET, name, pi);
 	return nmt_ioctl(fd, NIOCCTRL, &h);
 }
 
@@ -212,12 +179,12 @@ static inline int nmt_poolstat(int fd, struct netmapd_pool_stats *st)
 static inline int nmt_wait_pool(const struct netmapd_pool_stats *want, struct netmapd_pool_stats *got,
     double seconds)
 {
-	double end = nmt_now() + NMT_SEC(seconds);
+	double end = nmd_now() + NMT_SEC(seconds);
 	for (;;) {
 		if (nmt_poolstat(-1, got) == 0 && got->free_buffers == want->free_buffers &&
 		    got->free_rings == want->free_rings && got->free_ifs == want->free_ifs)
 			return 1;
-		if (nmt_now() > end)
+		if (nmd_now() > end)
 			return 0;
 		usleep(2000);
 	}
@@ -234,11 +201,11 @@ static inline int nmt_stat_same(const struct netmapd_pool_stats *a, const struct
 /* Polls the pool statistics until they agree with `want` (nmt_stat_same). */
 static inline int nmt_wait_stat(const struct netmapd_pool_stats *want, struct netmapd_pool_stats *got, double seconds)
 {
-	double end = nmt_now() + NMT_SEC(seconds);
+	double end = nmd_now() + NMT_SEC(seconds);
 	for (;;) {
 		if (nmt_poolstat(-1, got) == 0 && nmt_stat_same(want, got))
 			return 1;
-		if (nmt_now() > end)
+		if (nmd_now() > end)
 			return 0;
 		usleep(2000);
 	}
@@ -249,9 +216,9 @@ static inline int nmt_wait_stat(const struct netmapd_pool_stats *want, struct ne
 static inline int nmt_wait_sessions(uint32_t sessions, double seconds)
 {
 	struct netmapd_pool_stats st;
-	double end = nmt_now() + NMT_SEC(seconds);
+	double end = nmd_now() + NMT_SEC(seconds);
 	while (nmt_poolstat(-1, &st) == 0 && st.sessions != sessions) {
-		if (nmt_now() > end)
+		if (nmd_now() > end)
 			return 0;
 		usleep(1000);
 	}
@@ -281,7 +248,7 @@ static inline int nmt_port_open(struct nmt_port *p, const char *name, uint64_t f
 {
 	memset(p, 0, sizeof(*p));
 	p->fd = nmt_open();
-	int e = nmt_register(p->fd, name, NR_REG_ALL_NIC, 0, flags, extra, &p->reg);
+	int e = nmd_register(p->fd, name, NR_REG_ALL_NIC, 0, flags, extra, &p->reg);
 	if (e) {
 		close(p->fd);
 		p->fd = -1;

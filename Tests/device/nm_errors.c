@@ -40,7 +40,7 @@ static int ctrl_hdr(int fd, struct nmreq_header *h)
 static int register_once(const char *name, uint32_t mode, uint16_t ringid, uint64_t flags)
 {
 	int fd = nmt_open();
-	int e = nmt_register(fd, name, mode, ringid, flags, 0, NULL);
+	int e = nmd_register(fd, name, mode, ringid, flags, 0, NULL);
 	close(fd);
 	return e;
 }
@@ -68,7 +68,7 @@ static void header_errors(void)
 
 	memset(&reg, 0, sizeof reg);
 	reg.nr_mode = NR_REG_ALL_NIC;
-	nmt_hdr(&h, NETMAP_REQ_REGISTER, pname(n, "v{1"), &reg);
+	nmd_req_header(&h, NETMAP_REQ_REGISTER, pname(n, "v{1"), &reg);
 	h.nr_version = 13;
 	CHECK_ERRNO(ctrl_hdr(fd, &h), EINVAL, "NIOCCTRL nr_version 13");
 	CHECK(h.nr_body == (uintptr_t)&reg && h.nr_version == 13, "header written back with the caller's pointers");
@@ -76,36 +76,36 @@ static void header_errors(void)
 	CHECK_ERRNO(ctrl_hdr(fd, &h), EINVAL, "NIOCCTRL nr_version 16");
 	CHECK(unbound(fd), "descriptor unbound after the refused versions");
 	memset(&info, 0, sizeof info);
-	nmt_hdr(&h, NETMAP_REQ_PORT_INFO_GET, "", &info);
+	nmd_req_header(&h, NETMAP_REQ_PORT_INFO_GET, "", &info);
 	h.nr_version = 15;
 	CHECK_ERRNO(ctrl_hdr(fd, &h), 0, "NIOCCTRL nr_version 15 (NETMAP_MAX_API) accepted");
 
-	nmt_hdr(&h, NETMAP_REQ_REGISTER, pname(n, "v{1"), &reg);
+	nmd_req_header(&h, NETMAP_REQ_REGISTER, pname(n, "v{1"), &reg);
 	h.nr_reserved = 1;
 	CHECK_ERRNO(ctrl_hdr(fd, &h), EINVAL, "NIOCCTRL nr_reserved != 0");
-	nmt_hdr(&h, 0, "", NULL);
+	nmd_req_header(&h, 0, "", NULL);
 	CHECK_ERRNO(ctrl_hdr(fd, &h), EINVAL, "NIOCCTRL nr_reqtype 0");
-	nmt_hdr(&h, 99, "", NULL);
+	nmd_req_header(&h, 99, "", NULL);
 	CHECK_ERRNO(ctrl_hdr(fd, &h), EINVAL, "NIOCCTRL unknown nr_reqtype 99");
-	nmt_hdr(&h, 99, "", &info);
+	nmd_req_header(&h, 99, "", &info);
 	CHECK_ERRNO(ctrl_hdr(fd, &h), EINVAL, "NIOCCTRL unknown nr_reqtype 99 with a body");
-	nmt_hdr(&h, NETMAP_REQ_REGISTER, pname(n, "v{1"), NULL);
+	nmd_req_header(&h, NETMAP_REQ_REGISTER, pname(n, "v{1"), NULL);
 	CHECK_ERRNO(ctrl_hdr(fd, &h), EINVAL, "NIOCCTRL REGISTER without a body");
-	nmt_hdr(&h, NETMAP_REQ_PORT_INFO_GET, "", NULL);
+	nmd_req_header(&h, NETMAP_REQ_PORT_INFO_GET, "", NULL);
 	CHECK_ERRNO(ctrl_hdr(fd, &h), EINVAL, "NIOCCTRL PORT_INFO_GET without a body");
-	nmt_hdr(&h, NETMAP_REQ_SYNC_KLOOP_STOP, "", &info);
+	nmd_req_header(&h, NETMAP_REQ_SYNC_KLOOP_STOP, "", &info);
 	CHECK_ERRNO(ctrl_hdr(fd, &h), EINVAL, "NIOCCTRL SYNC_KLOOP_STOP with a body (it takes none)");
 	CHECK(unbound(fd), "descriptor still unbound");
 
 	memset(&info, 0, sizeof info);
 	info.nr_mem_id = 9;
-	nmt_hdr(&h, NETMAP_REQ_PORT_INFO_GET, "", &info);
+	nmd_req_header(&h, NETMAP_REQ_PORT_INFO_GET, "", &info);
 	CHECK_ERRNO(ctrl_hdr(fd, &h), EINVAL, "PORT_INFO_GET of an unknown allocator (nr_mem_id 9)");
 	struct nmreq_pools_info pinfo;
 	CHECK_ERRNO(nmt_pools_info(fd, "nmdnosuch0", &pinfo), ENXIO, "POOLS_INFO_GET on an unknown interface");
 
 	/* a 64-byte name without NUL: the kernel forces nr_name[63] = 0 */
-	nmt_hdr(&h, NETMAP_REQ_REGISTER, "", &reg);
+	nmd_req_header(&h, NETMAP_REQ_REGISTER, "", &reg);
 	memset(h.nr_name, 'q', sizeof h.nr_name);
 	CHECK_ERRNO(ctrl_hdr(fd, &h), ENXIO, "REGISTER of a 64-byte unterminated name (63 'q's: no such interface)");
 	CHECK(h.nr_name[63] == 0 && h.nr_name[62] == 'q', "header written back with nr_name[63] forced to NUL");
@@ -116,11 +116,11 @@ static void header_errors(void)
 	reg.nr_offset = 0x1111;
 	reg.nr_memsize = 0x2222;
 	reg.nr_tx_rings = 77;
-	nmt_hdr(&h, NETMAP_REQ_REGISTER, pname(n, "b{1"), &reg);
+	nmd_req_header(&h, NETMAP_REQ_REGISTER, pname(n, "b{1"), &reg);
 	CHECK_ERRNO(ctrl_hdr(fd, &h), EINVAL, "REGISTER of a pipe with NR_REG_SW");
 	CHECK(reg.nr_offset == 0x1111 && reg.nr_memsize == 0x2222 && reg.nr_tx_rings == 77,
 	    "body left untouched by the failed request");
-	nmt_hdr(&h, NETMAP_REQ_PORT_INFO_GET, "", (void *)0x10);
+	nmd_req_header(&h, NETMAP_REQ_PORT_INFO_GET, "", (void *)0x10);
 	CHECK_ERRNO(ctrl_hdr(fd, &h), EFAULT, "body pointer to unmapped memory");
 
 	/* NULL argument: EINVAL in netmap; the FUSE front end's kernel answers
@@ -143,11 +143,11 @@ static void header_errors(void)
 	CHECK_ERRNO(nmt_ioctl(fd, NIOCTXSYNC, NULL), ENXIO, "NIOCTXSYNC on an unbound descriptor");
 	CHECK_ERRNO(nmt_ioctl(fd, NIOCRXSYNC, NULL), ENXIO, "NIOCRXSYNC on an unbound descriptor");
 	struct pollfd p = { .fd = fd, .events = POLLIN | POLLOUT };
-	double t0 = nmt_now();
+	double t0 = nmd_now();
 	int r = poll(&p, 1, NMT_MS(3000));
-	CHECK(r == 1 && (p.revents & POLLERR) && nmt_now() - t0 < NMT_SEC(1.0),
+	CHECK(r == 1 && (p.revents & POLLERR) && nmd_now() - t0 < NMT_SEC(1.0),
 	    "poll on an unbound descriptor -> POLLERR at once (r %d, revents %#x, %.3f s)", r, p.revents,
-	    nmt_now() - t0);
+	    nmd_now() - t0);
 	close(fd);
 }
 
@@ -194,7 +194,7 @@ static void legacy_errors(void)
 	r.nr_flags = NR_REG_PIPE_SLAVE;
 	CHECK_ERRNO(nmt_ioctl(fd, NIOCREGIF, &r), EBUSY, "second NIOCREGIF on a bound descriptor");
 	char n[48];
-	CHECK_ERRNO(nmt_register(fd, pname(n, "z{1"), NR_REG_ALL_NIC, 0, 0, 0, NULL), EBUSY,
+	CHECK_ERRNO(nmd_register(fd, pname(n, "z{1"), NR_REG_ALL_NIC, 0, 0, 0, NULL), EBUSY,
 	    "NIOCCTRL REGISTER on a bound descriptor");
 	close(fd);
 }
@@ -218,7 +218,7 @@ static void register_errors(void)
 	struct nmreq_header h;
 	struct nmreq_port_info_get info;
 	memset(&info, 0, sizeof info);
-	nmt_hdr(&h, NETMAP_REQ_PORT_INFO_GET, "nmdnosuch0", &info);
+	nmd_req_header(&h, NETMAP_REQ_PORT_INFO_GET, "nmdnosuch0", &info);
 	CHECK_ERRNO(ctrl_hdr(fd, &h), ENXIO, "PORT_INFO_GET on an unknown interface");
 	close(fd);
 	CHECK_ERRNO(register_once(pname(n, "{1"), NR_REG_ONE_NIC, 1, 0), EINVAL,
@@ -229,7 +229,7 @@ static void register_errors(void)
 	memset(&reg, 0, sizeof reg);
 	reg.nr_mode = NR_REG_ALL_NIC;
 	reg.nr_mem_id = 7;
-	nmt_hdr(&h, NETMAP_REQ_REGISTER, pname(n, "m{1"), &reg);
+	nmd_req_header(&h, NETMAP_REQ_REGISTER, pname(n, "m{1"), &reg);
 	fd = nmt_open();
 	CHECK_ERRNO(ctrl_hdr(fd, &h), EINVAL, "REGISTER with an unknown nr_mem_id 7");
 	CHECK(unbound(fd), "descriptor still unbound");
@@ -239,7 +239,7 @@ static void register_errors(void)
 	memset(&reg, 0, sizeof reg);
 	reg.nr_mode = NR_REG_NULL;
 	reg.nr_mem_id = 1;
-	nmt_hdr(&h, NETMAP_REQ_REGISTER, pname(n, "null"), &reg);
+	nmd_req_header(&h, NETMAP_REQ_REGISTER, pname(n, "null"), &reg);
 	CHECK_ERRNO(ctrl_hdr(fd, &h), 0, "null port with nr_mem_id 1");
 	CHECK_ERRNO(nmt_ioctl(fd, NIOCTXSYNC, NULL), 0, "null port: NIOCTXSYNC does nothing, returns 0");
 	close(fd);
@@ -252,21 +252,21 @@ static void exclusive_errors(void)
 	pname(n, "ex{1");
 	pname(s, "ex}1");
 	int a = nmt_open(), b = nmt_open(), c = nmt_open();
-	CHECK_ERRNO(nmt_register(a, n, NR_REG_ALL_NIC, 0, NR_EXCLUSIVE, 0, NULL), 0, "REGISTER master NR_EXCLUSIVE");
-	CHECK_ERRNO(nmt_register(b, n, NR_REG_ALL_NIC, 0, NR_EXCLUSIVE, 0, NULL), EBUSY,
+	CHECK_ERRNO(nmd_register(a, n, NR_REG_ALL_NIC, 0, NR_EXCLUSIVE, 0, NULL), 0, "REGISTER master NR_EXCLUSIVE");
+	CHECK_ERRNO(nmd_register(b, n, NR_REG_ALL_NIC, 0, NR_EXCLUSIVE, 0, NULL), EBUSY,
 	    "second REGISTER of that end with NR_EXCLUSIVE");
-	CHECK_ERRNO(nmt_register(b, n, NR_REG_ALL_NIC, 0, 0, 0, NULL), EBUSY,
+	CHECK_ERRNO(nmd_register(b, n, NR_REG_ALL_NIC, 0, 0, 0, NULL), EBUSY,
 	    "second REGISTER of that end without NR_EXCLUSIVE");
 	CHECK(unbound(b), "refused descriptor stays unbound");
-	CHECK_ERRNO(nmt_register(c, s, NR_REG_ALL_NIC, 0, NR_EXCLUSIVE, 0, NULL), 0,
+	CHECK_ERRNO(nmd_register(c, s, NR_REG_ALL_NIC, 0, NR_EXCLUSIVE, 0, NULL), 0,
 	    "the other end is not affected (its own rings)");
 	struct netmapd_pool_stats st;
 	nmt_poolstat(-1, &st);
 	close(a);
 	nmt_wait_sessions(st.sessions - 1, 3.0);   /* release is asynchronous */
-	CHECK_ERRNO(nmt_register(b, n, NR_REG_ALL_NIC, 0, 0, 0, NULL), 0, "after the exclusive owner closed: shared REGISTER");
+	CHECK_ERRNO(nmd_register(b, n, NR_REG_ALL_NIC, 0, 0, 0, NULL), 0, "after the exclusive owner closed: shared REGISTER");
 	int d = nmt_open();
-	CHECK_ERRNO(nmt_register(d, n, NR_REG_ALL_NIC, 0, NR_EXCLUSIVE, 0, NULL), EBUSY,
+	CHECK_ERRNO(nmd_register(d, n, NR_REG_ALL_NIC, 0, NR_EXCLUSIVE, 0, NULL), EBUSY,
 	    "NR_EXCLUSIVE on an end already in shared use");
 	close(d);
 	close(b);
@@ -286,7 +286,7 @@ static void option_errors(void)
 	struct nmreq_option o0;
 	memset(&o0, 0, sizeof o0);
 	o0.nro_size = sizeof o0;
-	nmt_hdr(&h, NETMAP_REQ_REGISTER, pname(n, "o{1"), &reg);
+	nmd_req_header(&h, NETMAP_REQ_REGISTER, pname(n, "o{1"), &reg);
 	h.nr_options = (uintptr_t)&o0;
 	CHECK_ERRNO(ctrl_hdr(fd, &h), EINVAL, "option of type 0");
 	CHECK_EQ(o0.nro_status, EINVAL, "type-0 option nro_status");
@@ -317,9 +317,9 @@ static void option_errors(void)
 	loop.nro_size = sizeof loop;
 	loop.nro_next = (uintptr_t)&loop;
 	h.nr_options = (uintptr_t)&loop;
-	double t0 = nmt_now();
+	double t0 = nmd_now();
 	CHECK_ERRNO(ctrl_hdr(fd, &h), EMSGSIZE, "cyclic list of unknown options");
-	CHECK(nmt_now() - t0 < NMT_SEC(5.0), "cyclic list answered in %.3f s", nmt_now() - t0);
+	CHECK(nmd_now() - t0 < NMT_SEC(5.0), "cyclic list answered in %.3f s", nmd_now() - t0);
 
 	struct nmreq_opt_offsets self;
 	memset(&self, 0, sizeof self);
@@ -345,7 +345,7 @@ static void option_errors(void)
 	un.nro_size = sizeof un;
 	struct nmreq_port_info_get info;
 	memset(&info, 0, sizeof info);
-	nmt_hdr(&h, NETMAP_REQ_PORT_INFO_GET, "", &info);
+	nmd_req_header(&h, NETMAP_REQ_PORT_INFO_GET, "", &info);
 	h.nr_options = (uintptr_t)&un;
 	CHECK_ERRNO(ctrl_hdr(fd, &h), 0, "unknown option on PORT_INFO_GET is ignored");
 	CHECK_EQ(un.nro_status, EOPNOTSUPP, "its nro_status");
@@ -593,31 +593,31 @@ static void other_requests(void)
 	struct nmreq_header h;
 	struct nmreq_port_hdr ph;
 	memset(&ph, 0, sizeof ph);
-	nmt_hdr(&h, NETMAP_REQ_PORT_HDR_GET, pname(n, "ph{1"), &ph);
+	nmd_req_header(&h, NETMAP_REQ_PORT_HDR_GET, pname(n, "ph{1"), &ph);
 	CHECK_ERRNO(ctrl_hdr(fd, &h), ENODEV, "PORT_HDR_GET on a pipe that does not exist");
-	nmt_hdr(&h, NETMAP_REQ_PORT_HDR_GET, "nmdnosuch0", &ph);
+	nmd_req_header(&h, NETMAP_REQ_PORT_HDR_GET, "nmdnosuch0", &ph);
 	CHECK_ERRNO(ctrl_hdr(fd, &h), ENXIO, "PORT_HDR_GET on an unknown interface");
-	CHECK_ERRNO(nmt_register(k, n, NR_REG_ALL_NIC, 0, 0, 0, NULL), 0, "REGISTER that pipe");
+	CHECK_ERRNO(nmd_register(k, n, NR_REG_ALL_NIC, 0, 0, 0, NULL), 0, "REGISTER that pipe");
 	ph.nr_hdr_len = 77;
-	nmt_hdr(&h, NETMAP_REQ_PORT_HDR_GET, n, &ph);
+	nmd_req_header(&h, NETMAP_REQ_PORT_HDR_GET, n, &ph);
 	int e = ctrl_hdr(fd, &h);
 	CHECK(e == 0 && ph.nr_hdr_len == 0, "PORT_HDR_GET on the existing pipe: %s, length %u (want 0)", nmt_errname(e),
 	    ph.nr_hdr_len);
 	ph.nr_hdr_len = 10;
-	nmt_hdr(&h, NETMAP_REQ_PORT_HDR_SET, n, &ph);
+	nmd_req_header(&h, NETMAP_REQ_PORT_HDR_SET, n, &ph);
 	CHECK_ERRNO(ctrl_hdr(fd, &h), ENXIO, "PORT_HDR_SET on a pipe (not a VALE port)");
 	ph.nr_hdr_len = 11;
 	CHECK_ERRNO(ctrl_hdr(fd, &h), EINVAL, "PORT_HDR_SET with length 11");
 
 	struct nmreq_sync_kloop_start ks = { 2000000, 0 };
-	nmt_hdr(&h, NETMAP_REQ_SYNC_KLOOP_START, "", &ks);
+	nmd_req_header(&h, NETMAP_REQ_SYNC_KLOOP_START, "", &ks);
 	CHECK_ERRNO(ctrl_hdr(fd, &h), EINVAL, "SYNC_KLOOP_START with sleep_us 2000000");
 	ks.sleep_us = 100;
 	CHECK_ERRNO(ctrl_hdr(fd, &h), ENXIO, "SYNC_KLOOP_START on an unbound descriptor");
 	CHECK_ERRNO(ctrl_hdr(k, &h), EINVAL, "SYNC_KLOOP_START on a bound descriptor without CSB mode");
-	nmt_hdr(&h, NETMAP_REQ_SYNC_KLOOP_STOP, "", NULL);
+	nmd_req_header(&h, NETMAP_REQ_SYNC_KLOOP_STOP, "", NULL);
 	CHECK_ERRNO(ctrl_hdr(fd, &h), ENXIO, "SYNC_KLOOP_STOP on an unbound descriptor");
-	nmt_hdr(&h, NETMAP_REQ_CSB_ENABLE, "", NULL);
+	nmd_req_header(&h, NETMAP_REQ_CSB_ENABLE, "", NULL);
 	CHECK_ERRNO(ctrl_hdr(fd, &h), EINVAL, "CSB_ENABLE without a CSB option");
 	struct nmreq_opt_csb csb;
 	memset(&csb, 0, sizeof csb);
@@ -644,7 +644,7 @@ static void exhaustion(uint32_t pi_ring_objsize)
 	while (k < 1000) {
 		fds[k] = nmt_open();
 		sprintf(n, "%sx%d{1", base, k);
-		e = nmt_register(fds[k], n, NR_REG_ALL_NIC, 0, 0, 0, NULL);
+		e = nmd_register(fds[k], n, NR_REG_ALL_NIC, 0, 0, 0, NULL);
 		if (e) {
 			close(fds[k]);
 			break;
@@ -668,7 +668,7 @@ static void exhaustion(uint32_t pi_ring_objsize)
 	pname(n, "xi{1");
 	while (k < 1000) {
 		fds[k] = nmt_open();
-		e = nmt_register(fds[k], n, NR_REG_ALL_NIC, 0, 0, 0, NULL);
+		e = nmd_register(fds[k], n, NR_REG_ALL_NIC, 0, 0, 0, NULL);
 		if (e) {
 			close(fds[k]);
 			break;
@@ -690,7 +690,7 @@ static void exhaustion(uint32_t pi_ring_objsize)
 	big.nr_mode = NR_REG_ALL_NIC;
 	big.nr_tx_slots = big.nr_rx_slots = max_slots;
 	struct nmreq_header h;
-	nmt_hdr(&h, NETMAP_REQ_REGISTER, pname(n, "xs{1"), &big);
+	nmd_req_header(&h, NETMAP_REQ_REGISTER, pname(n, "xs{1"), &big);
 	e = nmt_ioctl(fd, NIOCCTRL, &h);
 	CHECK(e == 0 && big.nr_tx_slots == max_slots, "pipe with %u-slot rings (the most a ring object holds): %s, %u slots",
 	    max_slots, nmt_errname(e), big.nr_tx_slots);
@@ -699,7 +699,7 @@ static void exhaustion(uint32_t pi_ring_objsize)
 	memset(&big, 0, sizeof big);
 	big.nr_mode = NR_REG_ALL_NIC;
 	big.nr_tx_slots = big.nr_rx_slots = max_slots + 1;
-	nmt_hdr(&h, NETMAP_REQ_REGISTER, pname(n, "xt{1"), &big);
+	nmd_req_header(&h, NETMAP_REQ_REGISTER, pname(n, "xt{1"), &big);
 	CHECK_ERRNO(nmt_ioctl(fd, NIOCCTRL, &h), ENOMEM, "pipe with one slot more than a ring object holds");
 	close(fd);
 	back = nmt_wait_pool(&st0, &st, 3.0);
@@ -708,7 +708,7 @@ static void exhaustion(uint32_t pi_ring_objsize)
 	/* buffers: ask for more extra buffers than exist */
 	fd = nmt_open();
 	struct nmreq_register reg;
-	e = nmt_register(fd, pname(n, "xb{1"), NR_REG_ALL_NIC, 0, 0, 1000000, &reg);
+	e = nmd_register(fd, pname(n, "xb{1"), NR_REG_ALL_NIC, 0, 0, 1000000, &reg);
 	uint32_t want = st0.free_buffers - 2 * 1024;
 	CHECK(e == 0 && reg.nr_extra_bufs == want, "REGISTER asking 1000000 extra buffers: %s, granted %u (want all %u left)",
 	    nmt_errname(e), reg.nr_extra_bufs, want);
@@ -727,7 +727,7 @@ int main(int argc, char **argv)
 
 	int kfd = nmt_open();
 	char kn[48];
-	CHECK_ERRNO(nmt_register(kfd, pname(kn, "keep{1"), NR_REG_ALL_NIC, 0, 0, 0, NULL), 0, "keeper registration");
+	CHECK_ERRNO(nmd_register(kfd, pname(kn, "keep{1"), NR_REG_ALL_NIC, 0, 0, 0, NULL), 0, "keeper registration");
 	struct netmapd_pool_stats st0, st;
 	nmt_poolstat(kfd, &st0);
 	struct nmreq_pools_info pi;

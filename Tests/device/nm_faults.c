@@ -99,7 +99,7 @@ static int register_null(int fd, const char *name, struct nmreq_register *out)
 	out->nr_mem_id = 1;
 	out->nr_tx_rings = 1;
 	out->nr_rx_rings = 1;
-	nmt_hdr(&h, NETMAP_REQ_REGISTER, name, out);
+	nmd_req_header(&h, NETMAP_REQ_REGISTER, name, out);
 	return nmt_ioctl(fd, NIOCCTRL, &h);
 }
 
@@ -176,7 +176,7 @@ static int child_scribbler(const char *pipe_end, const char *null_name, uint32_t
 {
 	int pfd = nmt_open(), nfd = nmt_open();
 	struct nmreq_register preg, nreg;
-	int e = nmt_register(pfd, pipe_end, NR_REG_ALL_NIC, 0, 0, 16, &preg);
+	int e = nmd_register(pfd, pipe_end, NR_REG_ALL_NIC, 0, 0, 16, &preg);
 	if (e) {
 		printf("FAIL nm_faults: scribbler: REGISTER %s: %s\n", pipe_end, nmt_errname(e));
 		return 1;
@@ -218,9 +218,9 @@ static int child_scribbler(const char *pipe_end, const char *null_name, uint32_t
 	if (write(ready_fd, "c", 1) != 1)
 		return 1;
 
-	double end = nmt_now() + 1.5;
+	double end = nmd_now() + 1.5;
 	int round = 0;
-	while (nmt_now() < end && !shared[2]) {
+	while (nmd_now() < end && !shared[2]) {
 		for (uint32_t r = 0; r < nrings; r++)
 			scribble_ring(rings[r], nslots[r], buf_total, round);
 		for (int k = 0; k < 2; k++) {
@@ -247,7 +247,7 @@ static void closed_writer(void)
 {
 	char kn[48], an[48], bn[48], pm[48], ps[48], nn[48], cn[48], cnn[48];
 	int kfd = nmt_open();
-	if (!CHECK_ERRNO(nmt_register(kfd, pname(kn, "cwk{1"), NR_REG_ALL_NIC, 0, 0, 0, NULL), 0,
+	if (!CHECK_ERRNO(nmd_register(kfd, pname(kn, "cwk{1"), NR_REG_ALL_NIC, 0, 0, 0, NULL), 0,
 		"closed_writer: keeper registration"))
 		return;
 	struct nmreq_pools_info pi;
@@ -298,7 +298,7 @@ static void closed_writer(void)
 	/* while the child scribbles: traffic a -> b, the peer's syncs, churn */
 	uint64_t sent = 0, got = 0;
 	int bad = 0, stalls = 0, churn = 0, churn_err = 0, peer_err = 0, last_peer_err = 0, last_churn_err = 0;
-	double t0 = nmt_now();
+	double t0 = nmd_now();
 	while (up) {
 		int live = waitpid(c, NULL, WNOHANG) == 0;
 		put_frames(a.tx, 17, &sent, UINT64_MAX, 256);
@@ -331,7 +331,7 @@ static void closed_writer(void)
 		/* churn: fresh registrations that may be given the scribbled rings */
 		int cfd = nmt_open(), nfd = nmt_open();
 		struct nmreq_register nreg;
-		int ce = nmt_register(cfd, cn, NR_REG_ALL_NIC, 0, 0, 0, NULL);
+		int ce = nmd_register(cfd, cn, NR_REG_ALL_NIC, 0, 0, 0, NULL);
 		if (!ce)
 			ce = nmt_ioctl(cfd, NIOCTXSYNC, NULL);
 		if (!ce)
@@ -349,15 +349,15 @@ static void closed_writer(void)
 		close(cfd);
 		close(nfd);
 		churn++;
-		if (!live && nmt_now() - t0 > 0.2)
+		if (!live && nmd_now() - t0 > 0.2)
 			break;
-		if (nmt_now() - t0 > NMT_SEC(30))
+		if (nmd_now() - t0 > NMT_SEC(30))
 			break;
 	}
 	int cst = 0;
-	double tw = nmt_now();
+	double tw = nmd_now();
 	while (waitpid(c, &cst, WNOHANG) == 0) {
-		if (nmt_now() - tw > NMT_SEC(10)) {
+		if (nmd_now() - tw > NMT_SEC(10)) {
 			kill(c, SIGKILL);
 			waitpid(c, &cst, 0);
 			break;
@@ -437,8 +437,8 @@ static void closed_writer(void)
 	nmt_wait_sessions(0, 2.0);
 	nmt_poolstat(-1, &st);
 	if (st.sessions == 0) {
-		double end = nmt_now() + NMT_SEC(5);
-		while (nmt_poolstat(-1, &st) == 0 && st.free_buffers != st.total_buffers && nmt_now() < end)
+		double end = nmd_now() + NMT_SEC(5);
+		while (nmt_poolstat(-1, &st) == 0 && st.free_buffers != st.total_buffers && nmd_now() < end)
 			usleep(2000);
 		CHECK(st.free_buffers == st.total_buffers && st.free_rings == st.total_rings && st.free_ifs == st.total_ifs,
 		    "closed_writer: with every client gone the whole pool is free again: buffers %u/%u, rings %u/%u, "
@@ -457,7 +457,7 @@ static void closed_writer(void)
 static int end_busy(const char *name)
 {
 	int fd = nmt_open();
-	int e = nmt_register(fd, name, NR_REG_ALL_NIC, 0, NR_EXCLUSIVE, 0, NULL);
+	int e = nmd_register(fd, name, NR_REG_ALL_NIC, 0, NR_EXCLUSIVE, 0, NULL);
 	close(fd);
 	return e == EBUSY;
 }
@@ -465,14 +465,14 @@ static int end_busy(const char *name)
 /* Waits until `name` can be bound again; seconds waited, or -1. */
 static double wait_free(const char *name, double seconds)
 {
-	double t0 = nmt_now(), end = t0 + NMT_SEC(seconds);
+	double t0 = nmd_now(), end = t0 + NMT_SEC(seconds);
 	for (;;) {
 		int fd = nmt_open();
-		int e = nmt_register(fd, name, NR_REG_ALL_NIC, 0, NR_EXCLUSIVE, 0, NULL);
+		int e = nmd_register(fd, name, NR_REG_ALL_NIC, 0, NR_EXCLUSIVE, 0, NULL);
 		close(fd);
 		if (e == 0)
-			return nmt_now() - t0;
-		if (nmt_now() > end)
+			return nmd_now() - t0;
+		if (nmd_now() > end)
 			return -1;
 		usleep(5000);
 	}
@@ -517,7 +517,7 @@ static void mapped_close(void)
 	struct nmt_port q;
 	int fb = nmt_open();
 	if (!CHECK_ERRNO(nmt_port_open(&q, pname(b, "mc{2"), 0, 0), 0, "mapped_close: a mapped port") ||
-	    !CHECK_ERRNO(nmt_register(fb, pname(c, "mc{3"), NR_REG_ALL_NIC, 0, NR_EXCLUSIVE, 0, NULL), 0,
+	    !CHECK_ERRNO(nmd_register(fb, pname(c, "mc{3"), NR_REG_ALL_NIC, 0, NR_EXCLUSIVE, 0, NULL), 0,
 		"mapped_close: a second port using the same mapping"))
 		return;
 	/* split the mapping in two areas (mprotect): still one mapping */
@@ -562,11 +562,11 @@ static void mapped_close(void)
 	}
 	int cst = 0;
 	waitpid(ch, &cst, 0);
-	double t0 = nmt_now();
+	double t0 = nmd_now();
 	w = wait_free(e, 2.0);
 	CHECK(WIFEXITED(cst) && WEXITSTATUS(cst) == 0 && w >= 0, "mapped_close: a child that closed and exited "
 	    "mapped was kept while alive (status %#x) and released at its exit (%.3f s after)", cst,
-	    w >= 0 ? nmt_now() - t0 : -1.0);
+	    w >= 0 ? nmd_now() - t0 : -1.0);
 
 	int same = nmt_wait_stat(&st0, &st, 2.0);
 	CHECK(same, "mapped_close: pool back at its start: " STAT_FMT, STAT_ARGS(st, st0));
@@ -652,9 +652,9 @@ static pid_t start_peer(const char *name, uint64_t rx_n, uint64_t tx_n)
 
 static int wait_exit(pid_t p, double seconds, int *status)
 {
-	double end = nmt_now() + NMT_SEC(seconds);
+	double end = nmd_now() + NMT_SEC(seconds);
 	while (waitpid(p, status, WNOHANG) == 0) {
-		if (nmt_now() > end) {
+		if (nmd_now() > end) {
 			kill(p, SIGKILL);
 			waitpid(p, status, 0);
 			return 0;
@@ -668,7 +668,7 @@ static void fork_concurrent(void)
 {
 	char kn[48], mn[48], sn[48];
 	int kfd = nmt_open();
-	if (!CHECK_ERRNO(nmt_register(kfd, pname(kn, "fck{1"), NR_REG_ALL_NIC, 0, 0, 0, NULL), 0,
+	if (!CHECK_ERRNO(nmd_register(kfd, pname(kn, "fck{1"), NR_REG_ALL_NIC, 0, 0, 0, NULL), 0,
 		"fork_concurrent: keeper registration"))
 		return;
 	struct netmapd_pool_stats st0, st;
@@ -689,7 +689,7 @@ static void fork_concurrent(void)
 		close(kfd);
 		return;
 	}
-	double t0 = nmt_now();
+	double t0 = nmd_now();
 	pid_t c = fork();
 	if (c == 0) {
 		close(kfd);
@@ -741,7 +741,7 @@ static void fork_concurrent(void)
 	CHECK(pdone && WIFEXITED(pst) && WEXITSTATUS(pst) == 0,
 	    "fork_concurrent: peer received exactly the parent's %llu frames intact and sent %llu (status %#x%s) "
 	    "(%.1f s)", (unsigned long long)n, (unsigned long long)n, pst, pdone ? "" : ", hung: killed",
-	    nmt_now() - t0);
+	    nmd_now() - t0);
 
 	/* phase 2: parent TX with NIOCTXSYNC while the child hammers NIOCTXSYNC / poll on it */
 	peer = start_peer(sn, n, 0);
@@ -752,7 +752,7 @@ static void fork_concurrent(void)
 	}
 	shared[2] = 0;
 	shared[1] = 0;
-	t0 = nmt_now();
+	t0 = nmd_now();
 	c = fork();
 	if (c == 0) {
 		close(kfd);
@@ -770,8 +770,8 @@ static void fork_concurrent(void)
 	}
 	sent = 0;
 	perr = 0;
-	double end = nmt_now() + NMT_SEC(60);
-	while (sent < n && nmt_now() < end) {
+	double end = nmd_now() + NMT_SEC(60);
+	while (sent < n && nmd_now() < end) {
 		put_frames(m.tx, 31, &sent, n, 64);
 		if (nmt_ioctl(m.fd, NIOCTXSYNC, NULL))
 			perr = 1;
@@ -790,7 +790,7 @@ static void fork_concurrent(void)
 	    "(status %#x%s)", shared[1], cst, cdone ? "" : ", hung: killed");
 	CHECK(!perr && sent == n && pdone && WIFEXITED(pst) && WEXITSTATUS(pst) == 0,
 	    "fork_concurrent: with both halves in NIOCTXSYNC, the peer got each of the %llu frames once and intact "
-	    "(status %#x, %.1f s)", (unsigned long long)sent, pst, nmt_now() - t0);
+	    "(status %#x, %.1f s)", (unsigned long long)sent, pst, nmd_now() - t0);
 	CHECK(nmd_space(m.tx) == m.tx->num_slots - 1, "fork_concurrent: the TX ring was fully reclaimed (space %u)",
 	    nmd_space(m.tx));
 	nmt_ioctl(m.fd, NIOCRXSYNC, NULL);
@@ -855,8 +855,8 @@ static void fresh(void)
 	CHECK(!bad && got == 2000, "fresh: 2000 frames byte-exact through the pipe (%llu)", (unsigned long long)got);
 	nmt_port_close(&s);
 	nmt_port_close(&m);
-	double end = nmt_now() + NMT_SEC(5);
-	while (nmt_poolstat(-1, &st) == 0 && !pristine(&st) && nmt_now() < end)
+	double end = nmd_now() + NMT_SEC(5);
+	while (nmt_poolstat(-1, &st) == 0 && !pristine(&st) && nmd_now() < end)
 		usleep(2000);
 	CHECK(pristine(&st), "fresh: the pool is at its start again after the close: free buffers %u/%u, rings %u/%u, "
 	    "ifs %u/%u, sessions %u, ports %u", st.free_buffers, st.total_buffers, st.free_rings, st.total_rings,
@@ -876,11 +876,11 @@ static void *poller_main(void *arg)
 {
 	struct poller *p = arg;
 	struct pollfd pf = { .fd = p->fd, .events = p->events };
-	double t0 = nmt_now();
+	double t0 = nmd_now();
 	p->ret = poll(&pf, 1, 60000);
 	p->err = p->ret < 0 ? errno : 0;
 	p->revents = pf.revents;
-	p->took = nmt_now() - t0;
+	p->took = nmd_now() - t0;
 	p->done = 1;
 	return NULL;
 }
@@ -926,11 +926,11 @@ static void hold(void)
 	char line[64];
 	if (!fgets(line, sizeof line, stdin))
 		nmt_info("stdin closed");
-	double t0 = nmt_now();
-	while ((!pin.done || !pout.done) && nmt_now() - t0 < NMT_SEC(10))
+	double t0 = nmd_now();
+	while ((!pin.done || !pout.done) && nmd_now() - t0 < NMT_SEC(10))
 		usleep(5000);
 	CHECK(pin.done, "hold: the sleeping poll(POLLIN) ended after the daemon died (ret %d, revents %#x, errno %s, "
-	    "%.2f s after the go)", pin.ret, pin.revents, nmt_errname(pin.err), nmt_now() - t0);
+	    "%.2f s after the go)", pin.ret, pin.revents, nmt_errname(pin.err), nmd_now() - t0);
 	CHECK(pout.done, "hold: the poll(POLLOUT) ended too (ret %d, revents %#x, errno %s)", pout.ret, pout.revents,
 	    nmt_errname(pout.err));
 	int te = nmt_ioctl(m.fd, NIOCTXSYNC, NULL), re = nmt_ioctl(s.fd, NIOCRXSYNC, NULL);
@@ -944,16 +944,16 @@ static void hold(void)
 	    "hold: ioctls on the dead daemon's descriptors fail: NIOCTXSYNC %s, NIOCRXSYNC %s, NIOCCTRL %s, POOLSTAT %s",
 	    nmt_errname(te), nmt_errname(re), nmt_errname(ce), nmt_errname(pe));
 	struct pollfd pf = { .fd = s.fd, .events = POLLIN };
-	double tp = nmt_now();
+	double tp = nmd_now();
 	int pr = poll(&pf, 1, 5000);
-	CHECK(pr != 0 && nmt_now() - tp < 2.0, "hold: a new poll returns at once (ret %d, revents %#x, %.3f s)", pr,
-	    pf.revents, nmt_now() - tp);
+	CHECK(pr != 0 && nmd_now() - tp < 2.0, "hold: a new poll returns at once (ret %d, revents %#x, %.3f s)", pr,
+	    pf.revents, nmd_now() - tp);
 	CHECK(m.tx->tail == tx_tail && m.tx->num_slots > 0, "hold: the mapping is still readable (TX tail %u)",
 	    m.tx->tail);
 	int fd = open(nmt_device_path(), O_RDWR);
 	int oe = fd < 0 ? errno : 0, re2 = -1;
 	if (fd >= 0) {
-		re2 = nmt_register(fd, pname(mn, "hd2{1"), NR_REG_ALL_NIC, 0, 0, 0, NULL);
+		re2 = nmd_register(fd, pname(mn, "hd2{1"), NR_REG_ALL_NIC, 0, 0, 0, NULL);
 		close(fd);
 	}
 	nmt_info("opening %s again: %s%s%s", nmt_device_path(), fd < 0 ? "errno " : "ok", fd < 0 ? nmt_errname(oe) : "",

@@ -154,12 +154,12 @@ static int child_churn(const char *mname, const char *sname)
 		reg.nr_mode = NR_REG_ALL_NIC;
 		reg.nr_extra_bufs = 16;
 		struct nmreq_header h;
-		nmt_hdr(&h, NETMAP_REQ_REGISTER, mname, &reg);
+		nmd_req_header(&h, NETMAP_REQ_REGISTER, mname, &reg);
 		h.nr_options = (uintptr_t)&unknown;
 		if (nmt_ioctl(mfd, NIOCCTRL, &h) != EOPNOTSUPP)
 			return 1;
 		h.nr_options = 0;
-		if (nmt_ioctl(mfd, NIOCCTRL, &h) || nmt_register(sfd, sname, NR_REG_ALL_NIC, 0, 0, 0, &sreg)) {
+		if (nmt_ioctl(mfd, NIOCCTRL, &h) || nmd_register(sfd, sname, NR_REG_ALL_NIC, 0, 0, 0, &sreg)) {
 			printf("FAIL nm_killer: churn: REGISTER failed in round %llu\n", (unsigned long long)round);
 			return 1;
 		}
@@ -256,14 +256,14 @@ int main(int argc, char **argv)
 	struct netmapd_pool_stats st0, base_st, st;
 	nmt_poolstat(-1, &st0);
 	int kfd = nmt_open();
-	int e = nmt_register(kfd, kname, NR_REG_ALL_NIC, 0, 0, 0, NULL);
+	int e = nmd_register(kfd, kname, NR_REG_ALL_NIC, 0, 0, 0, NULL);
 	if (!CHECK_ERRNO(e, 0, "keeper registration"))
 		return nmt_summary();
 	nmt_poolstat(kfd, &base_st);
 
 	static const char *victims[] = { "sender", "receiver", "both" };
 	int failures = 0, survivor_ok = 0, kills = 0;
-	double t_start = nmt_now(), worst_release = 0;
+	double t_start = nmd_now(), worst_release = 0;
 	uint64_t rng = 12345;
 	for (int run = 0; run < runs; run++) {
 		int v = run % 3;
@@ -329,9 +329,9 @@ int main(int argc, char **argv)
 		}
 		close(sctl[1]);
 		close(rctl[1]);
-		double t_kill = nmt_now();
+		double t_kill = nmd_now();
 		int rdone = 0, sdone = 0;
-		while (!(rdone && sdone) && nmt_now() - t_kill < NMT_SEC(10.0)) {
+		while (!(rdone && sdone) && nmd_now() - t_kill < NMT_SEC(10.0)) {
 			if (!rdone && (v == 1 || waitpid(rp, &st_r, WNOHANG) == rp))
 				rdone = 1;
 			if (!sdone && (v == 0 || waitpid(sp, &st_s, WNOHANG) == sp))
@@ -366,7 +366,7 @@ int main(int argc, char **argv)
 		kills++;
 
 		/* pools back where they were */
-		double t0 = nmt_now();
+		double t0 = nmd_now();
 		if (!nmt_wait_stat(&base_st, &st, 5.0)) {
 			if (ok)
 				snprintf(why, sizeof why,
@@ -375,8 +375,8 @@ int main(int argc, char **argv)
 				    base_st.free_ifs, st.sessions, base_st.sessions, st.ports, base_st.ports);
 			ok = 0;
 		}
-		if (nmt_now() - t0 > worst_release)
-			worst_release = nmt_now() - t0;
+		if (nmd_now() - t0 > worst_release)
+			worst_release = nmd_now() - t0;
 
 		/* the daemon still serves the same pipe, and leaves the pool as it found it */
 		if (ok && !fresh_traffic(base, why, sizeof why))
@@ -394,7 +394,7 @@ int main(int argc, char **argv)
 			nmt_wait_stat(&base_st, &st, 2.0);
 			nmt_poolstat(-1, &base_st);
 		} else if ((run + 1) % 25 == 0) {
-			nmt_info("%d runs done, %.1f s", run + 1, nmt_now() - t_start);
+			nmt_info("%d runs done, %.1f s", run + 1, nmd_now() - t_start);
 		}
 	}
 	CHECK(failures == 0,
@@ -402,11 +402,11 @@ int main(int argc, char **argv)
 	    "received before each kill, %llu in all): %d failed runs, %d survivors stopped cleanly, pool back to its "
 	    "start after each (slowest %.3f s), fresh traffic after each (%.1f s)",
 	    kills, extra, (unsigned long long)min_recv, (unsigned long long)(kills ? total_recv / kills : 0),
-	    (unsigned long long)total_recv, failures, survivor_ok, worst_release, nmt_now() - t_start);
+	    (unsigned long long)total_recv, failures, survivor_ok, worst_release, nmd_now() - t_start);
 	/* churn: kill clients in the middle of register/map/unmap/close */
 	int churn_fail = 0, churn_runs = runs / 2;
 	uint64_t churn_rounds = 0;
-	double t_churn = nmt_now();
+	double t_churn = nmd_now();
 	for (int run = 0; run < churn_runs; run++) {
 		progress[1] = 0;
 		pid_t c = fork();
@@ -441,7 +441,7 @@ int main(int argc, char **argv)
 	CHECK(churn_fail == 0,
 	    "%d SIGKILLs during register/mmap/close churn (%llu full rounds completed in all): %d failed runs, pool back "
 	    "and fresh traffic after each (%.1f s)",
-	    churn_runs, (unsigned long long)churn_rounds, churn_fail, nmt_now() - t_churn);
+	    churn_runs, (unsigned long long)churn_rounds, churn_fail, nmd_now() - t_churn);
 
 	close(kfd);
 	int back = nmt_wait_pool(&st0, &st, 3.0);

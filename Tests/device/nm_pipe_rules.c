@@ -53,7 +53,7 @@ static int port_open(struct port *p, const char *name, uint32_t mode, uint16_t r
 	p->reg.nr_tx_rings = txr;
 	p->reg.nr_rx_rings = rxr;
 	p->reg.nr_extra_bufs = extra;
-	nmt_hdr(&h, NETMAP_REQ_REGISTER, name, &p->reg);
+	nmd_req_header(&h, NETMAP_REQ_REGISTER, name, &p->reg);
 	int e = nmt_ioctl(p->fd, NIOCCTRL, &h);
 	if (e) {
 		close(p->fd);
@@ -122,9 +122,9 @@ static void multi_ring(void)
 		_exit(nmt_ioctl(m.fd, NIOCTXSYNC, NULL) ? 1 : 0);
 	}
 	struct pollfd p = { .fd = s.fd, .events = POLLIN };
-	double t0 = nmt_now();
+	double t0 = nmd_now();
 	int r = poll(&p, 1, NMT_MS(5000));
-	double dt = nmt_now() - t0;
+	double dt = nmd_now() - t0;
 	int cst;
 	waitpid(child, &cst, 0);
 	CHECK(r == 1 && (p.revents & POLLIN) && dt > 0.1 && dt < NMT_SEC(2.0),
@@ -333,9 +333,9 @@ static void cur_thresholds(void)
 	CHECK(nmd_space(rx) == 5, "5 frames waiting");
 	rx->cur = rx->tail;
 	struct pollfd p = { .fd = s.fd, .events = POLLIN };
-	double t0 = nmt_now();
+	double t0 = nmd_now();
 	int r = poll(&p, 1, 300);
-	CHECK(r == 0 && nmt_now() - t0 > 0.25, "RX cur == tail: poll(POLLIN) waits although 5 frames are held (r %d)", r);
+	CHECK(r == 0 && nmd_now() - t0 > 0.25, "RX cur == tail: poll(POLLIN) waits although 5 frames are held (r %d)", r);
 	nmt_ioctl(m.fd, NIOCTXSYNC, NULL);
 	CHECK(tx->tail == tx->num_slots - 1, "held frames not released to the sender (TX tail %u)", tx->tail);
 	pid_t c = fork();
@@ -344,9 +344,9 @@ static void cur_thresholds(void)
 		put_frame(tx, 5);
 		_exit(nmt_ioctl(m.fd, NIOCTXSYNC, NULL) ? 1 : 0);
 	}
-	t0 = nmt_now();
+	t0 = nmd_now();
 	r = poll(&p, 1, NMT_MS(3000));
-	double dt = nmt_now() - t0;
+	double dt = nmd_now() - t0;
 	waitpid(c, NULL, 0);
 	CHECK(r == 1 && (p.revents & POLLIN) && dt > 0.1 && dt < NMT_SEC(2.0) && nmd_space(rx) == 6,
 	    "a 6th frame wakes it (r %d, %.3f s, %u waiting)", r, dt, nmd_space(rx));
@@ -371,9 +371,9 @@ static void cur_thresholds(void)
 		usleep(150000);
 		_exit(nmt_ioctl(s.fd, NIOCRXSYNC, NULL) ? 1 : 0);   /* release it */
 	}
-	t0 = nmt_now();
+	t0 = nmd_now();
 	r = poll(&p, 1, NMT_MS(3000));
-	dt = nmt_now() - t0;
+	dt = nmd_now() - t0;
 	waitpid(c, NULL, 0);
 	CHECK(r == 1 && (p.revents & POLLOUT) && dt > 0.1 && dt < NMT_SEC(2.0),
 	    "the receiver releasing it wakes the sender (r %d, revents %#x, %.3f s)", r, p.revents, dt);
@@ -396,9 +396,9 @@ static void *poll_in_thread(void *arg)
 {
 	(void)arg;
 	struct pollfd p = { .fd = pa.fd, .events = POLLIN };
-	double t0 = nmt_now();
+	double t0 = nmd_now();
 	pa.r = poll(&p, 1, NMT_MS(3000));
-	pa.dt = nmt_now() - t0;
+	pa.dt = nmd_now() - t0;
 	pa.revents = p.revents;
 	return NULL;
 }
@@ -445,7 +445,7 @@ static void *register_thread(void *arg)
 	memset(&reg, 0, sizeof reg);
 	reg.nr_mode = NR_REG_ALL_NIC;
 	struct nmreq_header h;
-	nmt_hdr(&h, NETMAP_REQ_REGISTER, pname(n, "th{1"), &reg);
+	nmd_req_header(&h, NETMAP_REQ_REGISTER, pname(n, "th{1"), &reg);
 	h.nr_options = (uintptr_t)&unknown;
 	res[0] = nmt_ioctl(fd, NIOCCTRL, &h);
 	res[1] = unknown.nro_status;

@@ -154,7 +154,7 @@ static int port_open(struct nmt_port *p, const char *name)
 	struct nmreq_header h;
 	p->reg.nr_mode = NR_REG_ALL_NIC;
 	p->reg.nr_tx_slots = p->reg.nr_rx_slots = cfg.slots;
-	nmt_hdr(&h, NETMAP_REQ_REGISTER, name, &p->reg);
+	nmd_req_header(&h, NETMAP_REQ_REGISTER, name, &p->reg);
 	int e = nmt_ioctl(p->fd, NIOCCTRL, &h);
 	if (e)
 		return e;
@@ -188,13 +188,13 @@ static void push(struct waiter *w)
 static void wait_room(struct waiter *w, struct netmap_ring *tx, uint64_t seq)
 {
 	if (cfg.mode == M_IOCTL) {
-		double end = nmt_now() + cfg.timeout_ms / 1000.0;
+		double end = nmd_now() + cfg.timeout_ms / 1000.0;
 		for (;;) {
 			if (nmt_ioctl(w->fd, NIOCTXSYNC, NULL))
 				side_fail("sender", "NIOCTXSYNC: %s", strerror(errno));
 			if (tx->cur != tx->tail)
 				return;
-			if (nmt_now() > end)
+			if (nmd_now() > end)
 				side_fail("sender", "no TX room for %d ms at frame %llu", cfg.timeout_ms,
 				    (unsigned long long)seq);
 			sched_yield();
@@ -246,7 +246,7 @@ static int sender(void)
 		tx->head = tx->cur = i;
 	}
 	/* Wait until the peer has consumed everything: all slots reclaimed. */
-	double end = nmt_now() + cfg.timeout_ms / 1000.0;
+	double end = nmd_now() + cfg.timeout_ms / 1000.0;
 	push(&w);
 	while (nmd_next(tx, tx->tail) != tx->head) {
 		if (cfg.mode == M_IOCTL) {
@@ -259,7 +259,7 @@ static int sender(void)
 			if (r < 0 || (r & POLLERR))
 				side_fail("sender", "final wait: %s", r < 0 ? strerror(errno) : "POLLERR");
 		}
-		if (nmt_now() > end)
+		if (nmd_now() > end)
 			side_fail("sender", "peer did not release the last slots within %d ms (tail %u head %u)",
 			    cfg.timeout_ms, tx->tail, tx->head);
 	}
@@ -289,24 +289,24 @@ static int receiver(int ready_fd)
 	double t_first = 0, paused = 0, longest = 0;
 	while (seq < cfg.frames) {
 		if (cfg.mode == M_IOCTL) {
-			double t0 = nmt_now(), end = t0 + cfg.timeout_ms / 1000.0;
+			double t0 = nmd_now(), end = t0 + cfg.timeout_ms / 1000.0;
 			for (;;) {
 				if (nmt_ioctl(p.fd, NIOCRXSYNC, NULL))
 					side_fail("receiver", "NIOCRXSYNC: %s", strerror(errno));
 				if (rx->cur != rx->tail)
 					break;
-				if (nmt_now() > end)
+				if (nmd_now() > end)
 					side_fail("receiver", "no frame for %d ms after %llu frames", cfg.timeout_ms,
 					    (unsigned long long)seq);
 				sched_yield();
 			}
-			double dt = nmt_now() - t0;
+			double dt = nmd_now() - t0;
 			if (dt >= 0.15 && seq > 0)
 				paused += dt;   /* the sender's pause, spun through */
 		} else {
-			double t0 = nmt_now();
+			double t0 = nmd_now();
 			int r = wait_dev(&w, cfg.timeout_ms);
-			double dt = nmt_now() - t0;
+			double dt = nmd_now() - t0;
 			waits++;
 			if (r < 0)
 				side_fail("receiver", "wait: %s", strerror(errno));
@@ -326,7 +326,7 @@ static int receiver(int ready_fd)
 				continue;   /* woken, nothing for us (e.g. select's except set) */
 		}
 		if (seq == 0)
-			t_first = nmt_now();
+			t_first = nmd_now();
 		uint32_t i = rx->head, n = nmd_space(rx);
 		for (uint32_t k = 0; k < n; k++, seq++) {
 			struct netmap_slot *s = &rx->slot[i];
@@ -350,7 +350,7 @@ static int receiver(int ready_fd)
 		}
 		rx->head = rx->cur = i;   /* released at the next sync */
 	}
-	double t_last = nmt_now();
+	double t_last = nmd_now();
 	if (nmt_ioctl(p.fd, NIOCRXSYNC, NULL))   /* hand the last slots back */
 		side_fail("receiver", "final NIOCRXSYNC: %s", strerror(errno));
 	struct rusage ru;
@@ -435,7 +435,7 @@ int main(int argc, char **argv)
 		nmt_die("%s: receiver did not register within 10 s", mode_names[cfg.mode]);
 	}
 	close(rp[0]);
-	double t0 = nmt_now();
+	double t0 = nmd_now();
 	pid_t spid = fork();
 	if (spid == 0)
 		_exit(sender());
@@ -455,7 +455,7 @@ int main(int argc, char **argv)
 			left--;
 			continue;
 		}
-		if (nmt_now() > deadline) {
+		if (nmd_now() > deadline) {
 			printf("FAIL %s: %s: still running after %d s: killing both sides\n", nmt_prog, mode_names[cfg.mode],
 			    cfg.deadline_s);
 			kill(rpid, SIGKILL);
@@ -464,7 +464,7 @@ int main(int argc, char **argv)
 		}
 		usleep(10000);
 	}
-	double el = nmt_now() - t0;
+	double el = nmd_now() - t0;
 	int ok = WIFEXITED(rst) && WEXITSTATUS(rst) == 0 && WIFEXITED(sst) && WEXITSTATUS(sst) == 0;
 	char batch[32];
 	if (cfg.batch)

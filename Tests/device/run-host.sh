@@ -18,7 +18,8 @@
 #     group member is refused as well;
 # and ends with exactly one line
 #     device-tests: N passed, M failed
-# Exit status: 0 only if nothing failed. Needs root and /dev/fuse.
+# Exit status: 0 only if nothing failed and every expected result arrived
+# (Tests/lib/results.sh). Needs root and /dev/fuse.
 #
 #   Tests/device/run-host.sh
 #
@@ -46,52 +47,37 @@ frames=${TRAFFIC_FRAMES:-1000000}
 killer_runs=${KILLER_RUNS:-100}
 frontend=${NETMAPD_FRONTEND:-fuse}
 
-[ "$(id -u)" = 0 ] || { echo "run-host: needs root" >&2; echo "device-tests: 0 passed, 1 failed"; exit 1; }
+. "$root/Tests/lib/results.sh"
+. "$root/Tests/lib/daemon.sh"
+results_init device-tests
+[ "$(id -u)" = 0 ] || { echo "run-host: needs root" >&2; expect 1; result "run as root" 0; finish; }
 
 work=$(mktemp -d /tmp/netmapd-device-tests.XXXXXX)
 dev=$work/netmap
 run=$work/run
 daemon_pid=
-passed=0
-failed=0
-failed_names=()
 t_start=$(date +%s.%N)
 
 cleanup() {
-	if [ -n "$daemon_pid" ] && kill -0 "$daemon_pid" 2>/dev/null; then
-		kill -TERM "$daemon_pid" 2>/dev/null
-		for _ in $(seq 100); do kill -0 "$daemon_pid" 2>/dev/null || break; sleep 0.1; done
-		kill -KILL "$daemon_pid" 2>/dev/null || true
-	fi
+	[ -z "$daemon_pid" ] || daemon_stop "$daemon_pid" 10
 	if grep -q " $dev " /proc/mounts 2>/dev/null; then umount -l "$dev" 2>/dev/null || true; fi
-	if [ "$failed" = 0 ] && [ "${KEEP:-0}" != 1 ]; then rm -rf "$work"; else echo "run-host: logs kept in $work" >&2; fi
+	if [ "$results_failed" = 0 ] && [ "${KEEP:-0}" != 1 ]; then rm -rf "$work"; else echo "run-host: logs kept in $work" >&2; fi
 }
 trap cleanup EXIT
 
-result() {  # name ok reason
-	if [ "$2" = 1 ]; then
-		passed=$((passed + 1))
-		echo "ok - $1"
-	else
-		failed=$((failed + 1))
-		failed_names+=("$1")
-		echo "not ok - $1${3:+: $3}"
-	fi
-}
-
 # --- build ---
+expect 2   # the C programs build, the daemon starts
 if [ -z "${NETMAPD_BIN:-}" ]; then
 	scratch=${NETMAPD_SCRATCH:-$root/.build-dev}
 	echo "run-host: building netmapd (scratch $scratch)"
 	if ! swift build --package-path "$root" --scratch-path "$scratch" --product netmapd >"$work/build.log" 2>&1; then
 		tail -30 "$work/build.log"
 		result "build netmapd" 0 "swift build failed"
-		echo "device-tests: $passed passed, $failed failed"
-		exit 1
+		finish
 	fi
 	NETMAPD_BIN=$(swift build --package-path "$root" --scratch-path "$scratch" --show-bin-path)/netmapd
 fi
-[ -x "$NETMAPD_BIN" ] || { result "netmapd binary" 0 "$NETMAPD_BIN not executable"; echo "device-tests: $passed passed, $failed failed"; exit 1; }
+[ -x "$NETMAPD_BIN" ] || { result "netmapd binary" 0 "$NETMAPD_BIN not executable"; finish; }
 
 progs="nm_classic nm_api14 nm_errors nm_fidelity nm_pipe_rules nm_pipe_traffic nm_killer nm_faults"
 build_ok=1
@@ -102,28 +88,23 @@ for p in $progs; do
 	fi
 done
 result "build the C programs (gcc -O2 -Wall -Wextra -Werror)" $build_ok
-[ $build_ok = 1 ] || { echo "device-tests: $passed passed, $failed failed"; exit 1; }
+[ $build_ok = 1 ] || finish
 
 # --- start the daemon ---
 # start_daemon LOG ARGS...: netmapd on $dev/$run; sets daemon_pid; 0 once ready.
 start_daemon() {
 	local log=$1
 	shift
-	"$NETMAPD_BIN" --frontend "$frontend" --device "$dev" --run-dir "$run" -v "$@" >"$log" 2>&1 &
-	daemon_pid=$!
-	for _ in $(seq 300); do
-		grep -q "is ready" "$log" && return 0
-		kill -0 "$daemon_pid" 2>/dev/null || return 1
-		sleep 0.1
-	done
-	return 1
+	daemon_start "$log" "grep -q 'is ready' '$log'" 30 \
+		"$NETMAPD_BIN" --frontend "$frontend" --device "$dev" --run-dir "$run" -v "$@"
+	local rc=$?
+	daemon_pid=$DAEMON_PID
+	return $rc
 }
 # stop_daemon: SIGTERM, up to 15 s; sets drc (999: still running, killed).
 stop_daemon() {
-	kill -TERM "$daemon_pid" 2>/dev/null
-	for _ in $(seq 150); do kill -0 "$daemon_pid" 2>/dev/null || break; sleep 0.1; done
-	if kill -0 "$daemon_pid" 2>/dev/null; then kill -KILL "$daemon_pid"; wait "$daemon_pid" 2>/dev/null; drc=999
-	else wait "$daemon_pid"; drc=$?; fi
+	daemon_stop "$daemon_pid" 15
+	drc=$DAEMON_RC
 	daemon_pid=
 }
 start_daemon "$work/netmapd.log"
@@ -131,8 +112,7 @@ ready=$?
 if [ $ready != 0 ]; then
 	cat "$work/netmapd.log"
 	result "netmapd starts ($frontend)" 0 "no 'is ready' line within 30 s"
-	echo "device-tests: $passed passed, $failed failed"
-	exit 1
+	finish
 fi
 result "netmapd starts ($frontend front end, device $dev)" 1
 
@@ -166,6 +146,7 @@ run_test() {
 	if [ -z "$reason" ]; then result "$name (${secs} s)" 1; else result "$name (${secs} s)" 0 "$reason"; fi
 }
 
+expect 15   # the run_test lines below
 run_test "nm_classic: legacy NIOCGINFO/NIOCREGIF flow and layout" 60 "$work/nm_classic"
 run_test "nm_api14: NIOCCTRL info, pools, options, extra buffers" 60 "$work/nm_api14"
 run_test "nm_errors: netmap's errno for wrong requests, corrupt rings, hostile slots, dry pools" 120 "$work/nm_errors"
@@ -199,22 +180,15 @@ run_test "nm_killer: $killer_runs SIGKILLs mid-traffic, then register/close chur
 run_test "nm_faults mapped_close: a registration lives until munmap or exit, not close" 60 "$work/nm_faults" mapped_close
 
 # --- the daemon's log: no warnings, errors or leaks it had to reclaim ---
+expect 3   # the log, the stop, nothing left
 bad=$(grep -E '^netmapd\[[0-9]+\]: (warning|error|critical)|reclaimed' "$work/netmapd.log" | head -5)
 if [ -z "$bad" ]; then result "netmapd log: no warnings, errors or reclaimed leaks" 1; else
 	echo "$bad"; result "netmapd log: no warnings, errors or reclaimed leaks" 0 "see above"; fi
 
 # --- stop: exit 0, device and region file gone ---
-kill -TERM "$daemon_pid"
-stopped=0
-for _ in $(seq 150); do kill -0 "$daemon_pid" 2>/dev/null || { stopped=1; break; }; sleep 0.1; done
-if [ $stopped = 1 ]; then
-	wait "$daemon_pid"
-	drc=$?
-	daemon_pid=
-	result "netmapd stops on SIGTERM with exit status 0" $([ $drc = 0 ] && echo 1 || echo 0) "exit $drc"
-else
-	result "netmapd stops on SIGTERM with exit status 0" 0 "still running after 15 s"
-fi
+stop_daemon
+result "netmapd stops on SIGTERM with exit status 0" $([ $drc = 0 ] && echo 1 || echo 0) \
+	"$([ $drc = 999 ] && echo "still running after 15 s" || echo "exit $drc")"
 left=""
 [ -e "$dev" ] && left="$left $dev"
 grep -q " $dev " /proc/mounts && left="$left (mounted)"
@@ -224,6 +198,7 @@ result "netmapd removed its device and region file" $([ -z "$left" ] && echo 1 |
 # --- SIGKILL with clients attached, then a restart on the same paths ---
 # The first daemon's pool at its start, for comparison after the restart.
 pool0=
+expect 6
 if start_daemon "$work/netmapd-k1.log"; then
 	pool0=$("$work/nm_faults" poolstat)
 	# On this daemon, not the first: a client that scribbles its slots makes
@@ -280,6 +255,7 @@ as_primary() { setpriv --reuid=nobody --regid=nogroup --clear-groups "$@"; }
 # can_open MODE PATH: opens PATH for reading (r) or reading and writing (rw).
 can_open() { if [ "$1" = r ]; then sh -c 'exec 3<"$1"' sh "$2" 2>/dev/null; else sh -c 'exec 3<>"$1"' sh "$2" 2>/dev/null; fi; }
 export -f can_open
+expect 6   # 5 with --mode 0660, 1 with the default mode
 old_umask=$(umask)
 umask 077
 start_daemon "$work/netmapd-perm.log" --mode 0660 --group nogroup --pool-buffers 4096
@@ -334,6 +310,4 @@ t_end=$(date +%s.%N)
 rate=$(grep -h '^RESULT nm_pipe_traffic mode=poll frames='"$frames " "$work"/nm_pipe_traffic__"$frames"_frames__poll*.log 2>/dev/null | head -1)
 [ -n "$rate" ] && echo "run-host: acceptance run: ${rate#RESULT nm_pipe_traffic }"
 echo "run-host: $(awk -v a="$t_start" -v b="$t_end" 'BEGIN { printf "%.0f", b - a }') s in all"
-for n in "${failed_names[@]}"; do echo "run-host: failed: $n"; done
-echo "device-tests: $passed passed, $failed failed"
-[ "$failed" = 0 ]
+finish

@@ -13,6 +13,8 @@
 # from 198.18.0.0/15 (RFC 2544 benchmarking range) and exist only inside the
 # two namespaces; nothing here routes anywhere else.
 
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/daemon.sh"
+
 NET_TAG=${NET_TAG:-nm$$}
 NS_A="${NET_TAG}a"
 NS_B="${NET_TAG}b"
@@ -64,32 +66,19 @@ net_setup() {
 # The daemon's PID is in $NET_DAEMON_PID; the function returns when the
 # device is ready (or fails after 20 s).
 net_start_daemon() {
-	local ns=$1 dev=$2 log=$3
+	local ns=$1 dev=$2 log=$3 rc
 	shift 3
 	mkdir -p "$(dirname "$dev")" "$(dirname "$dev")/run"
-	: >"$log"   # a restart must not find the last run's "is ready"
-	${ns:+nsenter --net="/run/netns/$ns"} "$NETMAPD" --frontend fuse --device "$dev" \
-		--run-dir "$(dirname "$dev")/run" --backend "${NET_BACKEND:-packet}" "$@" >"$log" 2>&1 &
-	NET_DAEMON_PID=$!
+	daemon_start "$log" "grep -q 'is ready' '$log'" 20 \
+		${ns:+nsenter --net="/run/netns/$ns"} "$NETMAPD" --frontend fuse --device "$dev" \
+		--run-dir "$(dirname "$dev")/run" --backend "${NET_BACKEND:-packet}" "$@" && rc=0 || rc=$?
+	NET_DAEMON_PID=$DAEMON_PID
 	net_add_cleanup "net_stop_daemon $NET_DAEMON_PID"
-	local i
-	for i in $(seq 200); do
-		grep -q 'is ready' "$log" 2>/dev/null && return 0
-		kill -0 "$NET_DAEMON_PID" 2>/dev/null || break
-		sleep 0.1
-	done
+	[ $rc = 0 ] && return 0
 	echo "netmapd did not come up:" >&2
 	cat "$log" >&2
 	return 1
 }
 
-net_stop_daemon() {
-	local pid=$1 i
-	kill -0 "$pid" 2>/dev/null || return 0
-	kill -TERM "$pid" 2>/dev/null
-	for i in $(seq 50); do
-		kill -0 "$pid" 2>/dev/null || return 0
-		sleep 0.1
-	done
-	kill -KILL "$pid" 2>/dev/null || true
-}
+# SIGTERM, up to 5 s, then SIGKILL (DAEMON_RC: how it ended).
+net_stop_daemon() { daemon_stop "$1" 5; }

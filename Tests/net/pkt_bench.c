@@ -32,7 +32,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "nmd_clock.h"
+#include "nmd_client.h"
 
 #define BATCH 512
 #define POOL 1024

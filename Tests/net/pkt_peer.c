@@ -1,6 +1,6 @@
 /*
  * pkt_peer.c: the ordinary-socket end of the net tests. Sends or receives
- * the test frames of tools/nmd_frames.h through a plain AF_PACKET socket, so
+ * the test frames of tools/nmd_client.h through a plain AF_PACKET socket, so
  * a netmap program on one end of a veth pair can be checked against a
  * program that knows nothing of netmap on the other.
  *
@@ -22,7 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../../tools/nmd_frames.h"
+#include "../../tools/nmd_client.h"
 
 #define BATCH 256
 

@@ -16,7 +16,7 @@
  *       waiting not counted), and whether any byte outside the frames
  *       changed (land: canaries). Frames are checked against SIZE.
  *   xsk_bench tx IFNAME QUEUE COUNT SIZE|MIN-MAX
- *       Transmit COUNT frames of SIZE bytes (tools/nmd_frames.h format,
+ *       Transmit COUNT frames of SIZE bytes (tools/nmd_client.h format,
  *       stream 1) straight from the buffers, as fast as the socket takes
  *       them; prints the rate.
  */
@@ -32,9 +32,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "nmd_clock.h"
+#include "nmd_client.h"
 
-#include "nmd_frames.h"
 #include "nmd_xdp.h"
 
 #define BUF 2048u

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # run-service-tests.sh: netmapd as a system service (issue 7). Ends with one line
 #     service-tests: N passed, M failed
-# and exits non-zero if anything failed. Needs root and /dev/fuse (the daemon
+# and exits non-zero if anything failed, if a child run (the network
+# namespace part, the unit in the VM) exited non-zero, or if fewer results
+# arrived than each part expects (Tests/lib/results.sh). Needs root and /dev/fuse (the daemon
 # runs with the FUSE-file front end on private paths under /tmp; nothing is
 # installed on the host, /etc is not touched).
 #
@@ -61,13 +63,15 @@ here=$root/Tests/service
 scratch=${SVC_SCRATCH:-$root/.build-svc}
 export PATH=/opt/swift/usr/bin:$PATH
 
-passed=0
-failed=0
-failed_names=()
 daemons=()
 helpers=()
+. "$root/Tests/lib/results.sh"
+. "$root/Tests/lib/daemon.sh"
+results_init service-tests
+# Results of the network-namespace part (netns_tests), which runs as a child.
+NETNS_RESULTS=5
 
-[ "$(id -u)" = 0 ] || { echo "service-tests: needs root" >&2; echo "service-tests: 0 passed, 1 failed"; exit 1; }
+[ "$(id -u)" = 0 ] || { echo "service-tests: needs root" >&2; expect 1; result "run as root" 0; finish; }
 
 # The interface tests run in a network namespace of their own: the script
 # calls itself there as  run-service-tests.sh --in-netns WORK NETMAPD NETMAPCTL
@@ -89,31 +93,13 @@ cleanup() {
 	done
 	for m in $(awk -v w="$work" 'index($2, w) == 1 { print $2 }' /proc/mounts); do umount -l "$m" 2>/dev/null; done
 	[ "$child" = 0 ] || return 0
-	if [ "$failed" = 0 ] && [ "${KEEP:-0}" != 1 ]; then rm -rf "$work"; else echo "service-tests: work directory kept: $work" >&2; fi
+	if [ "$results_failed" = 0 ] && [ "${KEEP:-0}" != 1 ]; then rm -rf "$work"; else echo "service-tests: work directory kept: $work" >&2; fi
 }
 trap cleanup EXIT
-
-result() {  # name ok [reason]
-	if [ "$2" = 1 ]; then
-		passed=$((passed + 1))
-		echo "ok - $1"
-	else
-		failed=$((failed + 1))
-		failed_names+=("$1")
-		echo "not ok - $1${3:+: $3}"
-	fi
-}
 
 show() {  # file: the tail of a log, or all of it with VERBOSE=1
 	[ -f "$1" ] || return 0
 	if [ "${VERBOSE:-0}" = 1 ]; then sed 's/^/    | /' "$1"; else tail -15 "$1" | sed 's/^/    | /'; fi
-}
-
-finish() {
-	for n in "${failed_names[@]}"; do echo "service-tests: failed: $n"; done
-	echo "service-tests: $passed passed, $failed failed"
-	[ "$failed" = 0 ]
-	exit
 }
 
 if [ "$child" = 0 ]; then
@@ -132,10 +118,11 @@ if [ ${#missing[@]} -gt 0 ]; then
 	echo "service-tests: installing ${missing[*]}"
 	export DEBIAN_FRONTEND=noninteractive
 	{ apt-get install -y -qq --no-install-recommends "${missing[@]}" || { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}"; }; } >"$work/apt.log" 2>&1 \
-		|| { show "$work/apt.log"; result "install test tools (${missing[*]})" 0 "apt-get failed"; finish; }
+		|| { show "$work/apt.log"; expect 1; result "install test tools (${missing[*]})" 0 "apt-get failed"; finish; }
 fi
 
 # --- build ----------------------------------------------------------------------
+expect 1
 if [ -z "${NETMAPD_BIN:-}" ] || [ -z "${NETMAPCTL_BIN:-}" ]; then
 	echo "service-tests: building netmapd and netmapctl (scratch $scratch)"
 	ok=1
@@ -164,29 +151,20 @@ fi
 # start_daemon NAME ARGS...: starts netmapd (log $work/NAME.log) and waits for
 # its control socket ($sock, set by the caller) or its exit; sets $dpid.
 start_daemon() {
-	local name=$1
+	local name=$1 rc
 	shift
-	"$NETMAPD" "$@" >"$work/$name.log" 2>&1 &
-	dpid=$!
+	daemon_start "$work/$name.log" "[ -S '$sock' ] && grep -q 'control socket $sock' '$work/$name.log'" 30 \
+		"$NETMAPD" "$@"
+	rc=$?
+	dpid=$DAEMON_PID
 	daemons+=("$dpid")
-	for _ in $(seq 300); do
-		[ -S "$sock" ] && grep -q "control socket $sock" "$work/$name.log" && return 0
-		kill -0 "$dpid" 2>/dev/null || return 1
-		sleep 0.1
-	done
-	return 1
+	return $rc
 }
 
 # stop_daemon PID: SIGTERM, wait up to 15 s; sets $drc (exit status, 999 if it hung).
 stop_daemon() {
-	kill -TERM "$1" 2>/dev/null
-	for _ in $(seq 150); do
-		kill -0 "$1" 2>/dev/null || break
-		sleep 0.1
-	done
-	if kill -0 "$1" 2>/dev/null; then drc=999; kill -KILL "$1"; wait "$1" 2>/dev/null; return; fi
-	wait "$1"
-	drc=$?
+	daemon_stop "$1" 15
+	drc=$DAEMON_RC
 }
 
 # leftovers DEV RUNDIR: what a stopped daemon left behind (empty: nothing).
@@ -218,7 +196,8 @@ private() {  # NAME -> sets dev, run, sock
 # tc_steal IF: the tc ingress filters on IF (netmapd's steal program, if any).
 tc_steal() { tc filter show dev "$1" ingress 2>/dev/null | grep -o 'netmapd[a-z_]*' | sort -u | tr '\n' ' '; }
 
-netns_tests() {
+netns_tests() {  # NETNS_RESULTS results
+	expect $NETNS_RESULTS
 	# No IPv6 chatter from the stack: the interfaces carry only the test's frames.
 	for k in all default; do echo 1 >"/proc/sys/net/ipv6/conf/$k/disable_ipv6" 2>/dev/null; done
 	if ! { ip link add nmv0 type veth peer name nmv1 && ip link set nmv0 up && ip link set nmv1 up; } 2>"$work/veth.log"; then
@@ -294,6 +273,7 @@ fi
 # =================================================================================
 # man pages
 # =================================================================================
+expect $((4 * 2 + 3))
 for p in netmapd.8 netmapctl.8 netmapd.conf.5 netmapd-shim.7; do
 	f=$root/man/$p
 	if [ ! -f "$f" ]; then result "man/$p lint-clean" 0 "missing"; continue; fi
@@ -331,6 +311,7 @@ result "every netmapctl option is in netmapctl.8" $([ -z "$miss" ] && echo 1 || 
 # make install / uninstall, systemd-analyze verify
 # =================================================================================
 if [ "${SKIP_INSTALL:-0}" != 1 ]; then
+	expect $((2 * 6 + 4))   # 6 a prefix, 4 for the configuration file
 	expected_tree() {  # PREFIX
 		local p=${1#/}
 		cat <<-EOF | sort
@@ -424,6 +405,7 @@ fi
 # =================================================================================
 # configuration file
 # =================================================================================
+expect 2
 private cfg
 cat >"$work/cfg/netmapd.conf" <<EOF
 # a test configuration
@@ -471,6 +453,7 @@ bad_cases=(
 	"threads =|2|no value for 'threads'"
 	"Device = /dev/x|2|bad key 'Device'"
 )
+expect $((${#bad_cases[@]} + 4))
 i=0
 for c in "${bad_cases[@]}"; do
 	i=$((i + 1))
@@ -509,6 +492,7 @@ result "--config replaces /etc/netmapd.conf (--config /dev/null reads nothing)" 
 # control socket and netmapctl
 # =================================================================================
 private ctl
+expect 22
 if start_daemon ctl --config /dev/null --frontend fuse --device "$dev" --run-dir "$run" --pool-buffers 16384; then
 	# Two pipes at once, different traffic in each direction.
 	"$TRAFFIC" -d "$dev" -p svcA$$ -n 5000 -r 1234 -s 11 >"$work/trafficA.log" 2>&1 &
@@ -623,6 +607,7 @@ fi
 
 # control-mode/control-group open the socket to others.
 private ctl2
+expect 1
 if start_daemon ctl2 --config /dev/null --frontend fuse --device "$dev" --run-dir "$run" --pool-buffers 4096 \
 	--control-mode 0660 --control-group nogroup; then
 	got="$(stat -c '%a %G' "$sock")"
@@ -639,6 +624,7 @@ fi
 # stop during traffic, restart after SIGKILL
 # =================================================================================
 private stop
+expect 1
 if start_daemon stop --config /dev/null --frontend fuse --device "$dev" --run-dir "$run" --pool-buffers 8192; then
 	"$TRAFFIC" -d "$dev" -p svcS$$ -n 100000000 -r 0 >"$work/trafficS.log" 2>&1 &
 	ts=$!
@@ -659,6 +645,7 @@ else
 fi
 
 private kill
+expect 7
 if start_daemon kill1 --config /dev/null --frontend fuse --device "$dev" --run-dir "$run" --pool-buffers 8192; then
 	first=$dpid
 	"$TRAFFIC" -d "$dev" -p svcK$$ -n 100000000 -r 0 >"$work/trafficK.log" 2>&1 &
@@ -715,11 +702,11 @@ fi
 # =================================================================================
 if command -v ip >/dev/null && command -v tc >/dev/null; then
 	unshare --net "$0" --in-netns "$work" "$NETMAPD" "$NETMAPCTL" >"$work/netns.out" 2>&1
-	grep -v '^service-tests: ' "$work/netns.out"
-	passed=$((passed + $(grep -c '^ok - ' "$work/netns.out")))
-	failed=$((failed + $(grep -c '^not ok - ' "$work/netns.out")))
-	while IFS= read -r n; do failed_names+=("${n#not ok - }"); done < <(grep '^not ok - ' "$work/netns.out")
+	nrc=$?
+	grep -v -E '^(ok|not ok) - |^service-tests: ' "$work/netns.out"
+	child_results "network namespace" $nrc "$work/netns.out" $NETNS_RESULTS
 else
+	expect 1
 	result "interface tests need ip and tc (iproute2)" 0 "not installed"
 fi
 
@@ -729,12 +716,8 @@ fi
 if [ "${SKIP_VM:-0}" != 1 ] && [ "${SKIP_INSTALL:-0}" != 1 ]; then
 	echo "service-tests: the unit under systemd in the VM (Tests/service/unit-in-vm.sh, a few minutes)"
 	SVC_SCRATCH=$scratch "$here/unit-in-vm.sh" >"$work/unit-in-vm.out" 2>&1
-	grep -E '^(ok|not ok) - ' "$work/unit-in-vm.out" | sed 's/^\(ok\|not ok\) - /\1 - unit in VM: /'
-	passed=$((passed + $(grep -c '^ok - ' "$work/unit-in-vm.out")))
-	n=$(grep -c '^not ok - ' "$work/unit-in-vm.out")
-	failed=$((failed + n))
-	while IFS= read -r l; do failed_names+=("unit in VM: ${l#not ok - }"); done < <(grep '^not ok - ' "$work/unit-in-vm.out")
-	[ "$n" = 0 ] || grep -E '^unit-in-vm: logs' "$work/unit-in-vm.out"
+	urc=$?
+	child_results "unit in VM" $urc "$work/unit-in-vm.out" || grep -E '^unit-in-vm: logs' "$work/unit-in-vm.out"
 else
 	echo "service-tests: SKIP_VM=1 or SKIP_INSTALL=1: the unit-in-VM run skipped"
 fi

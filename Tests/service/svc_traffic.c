@@ -44,10 +44,10 @@ static uint64_t transfer(struct nmt_port *s, struct nmt_port *r, uint64_t frames
 	struct netmap_ring *tx = s->tx, *rx = r->rx;
 	uint64_t sent = 0, got = 0, bytes = 0;
 	uint32_t batch = 1;
-	double deadline = nmt_now() + NMT_SEC(30);
+	double deadline = nmd_now() + NMT_SEC(30);
 
 	while (got < frames) {
-		if (nmt_now() > deadline)
+		if (nmd_now() > deadline)
 			nmt_die("%s: stalled after %llu of %llu frames", what, (unsigned long long)got,
 			    (unsigned long long)frames);
 		/* fill a batch of 1, 2, ... 97, 1, ... slots (whatever room there is) */
@@ -93,9 +93,9 @@ static uint64_t transmit(struct nmt_port *p, uint64_t frames)
 	static const unsigned char hdr[14] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02, 0, 0, 0, 0, 1, 0x88, 0xb5 };
 	struct netmap_ring *tx = p->tx;
 	uint64_t sent = 0, bytes = 0;
-	double deadline = nmt_now() + NMT_SEC(30);
+	double deadline = nmd_now() + NMT_SEC(30);
 	while (sent < frames || nmd_space(tx) != tx->num_slots - 1) {
-		if (nmt_now() > deadline)
+		if (nmd_now() > deadline)
 			nmt_die("tx: stalled after %llu of %llu frames (%u slots free)", (unsigned long long)sent,
 			    (unsigned long long)frames, nmd_space(tx));
 		uint32_t room = nmd_space(tx), i = tx->head;
@@ -123,9 +123,9 @@ static uint64_t receive(struct nmt_port *p, uint64_t frames)
 {
 	struct netmap_ring *rx = p->rx;
 	uint64_t got = 0, bytes = 0;
-	double deadline = nmt_now() + NMT_SEC(30);
+	double deadline = nmd_now() + NMT_SEC(30);
 	while (got < frames) {
-		if (nmt_now() > deadline)
+		if (nmd_now() > deadline)
 			nmt_die("rx: stalled after %llu of %llu frames", (unsigned long long)got, (unsigned long long)frames);
 		if (nmt_ioctl(p->fd, NIOCRXSYNC, NULL))
 			nmt_die("rx: NIOCRXSYNC: %s", strerror(errno));

@@ -26,6 +26,8 @@ set -uo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
 export PATH=/opt/swift/usr/bin:$PATH
+# The checks under systemd (--checks below) give exactly this many results.
+UNIT_VM_RESULTS=15
 
 # =============================================================================
 # inside the VM, as PID 1's command: set up, run systemd, report
@@ -72,6 +74,8 @@ if [ "${1:-}" = "--guest" ]; then
 		--log-target=console --show-status=no >"$R/systemd.log" 2>&1
 	echo "guest: systemd exited $?"
 	cat "$R/results.txt"
+	# The host counts these against UNIT_VM_RESULTS.
+	echo "guest: $(grep -c '^ok - ' "$R/results.txt") passed, $(grep -c '^not ok - ' "$R/results.txt") failed"
 	exit 0
 fi
 
@@ -243,11 +247,13 @@ fi
 # =============================================================================
 # host
 # =============================================================================
-[ "$(id -u)" = 0 ] || { echo "unit-in-vm: needs root"; echo "unit-in-vm: 0 passed, 1 failed"; exit 1; }
+. "$root/Tests/lib/results.sh"
+results_init unit-in-vm
+[ "$(id -u)" = 0 ] || { echo "unit-in-vm: needs root"; expect 1; result "run as root" 0; finish; }
 scratch=${SVC_SCRATCH:-$root/.build-svc}
 R=$(mktemp -d /tmp/netmapd-unit-vm.XXXXXX)
 chmod 0755 "$R"   # the guest runs programs from here as user nobody
-fail() { echo "not ok - $1"; echo "unit-in-vm: 0 passed, 1 failed"; echo "unit-in-vm: logs in $R" >&2; exit 1; }
+fail() { expect 1; result "$1" 0; echo "unit-in-vm: logs in $R" >&2; finish; }
 command -v jq >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends jq >/dev/null 2>&1
 
 echo "unit-in-vm: make install DESTDIR=$R/root (release build, scratch $scratch)"
@@ -267,14 +273,8 @@ NETMAPD_VM_MODULES="${NETMAPD_VM_MODULES:-virtio_pci 9pnet_virtio 9p fuse cuse v
 	"$root/Tests/vm/run-in-vm.sh" --timeout "${VM_TIMEOUT:-900}" --results "$R" --env "UNIT_VM_BACKEND=${UNIT_VM_BACKEND:-packet}" \
 	-- /bin/bash "$R/unit-in-vm.sh" --guest >"$R/vm.out" 2>&1
 vrc=$?
-grep -E '^(ok|not ok) - ' "$R/vm.out"
-passed=$(grep -c '^ok - ' "$R/vm.out")
-failed=$(grep -c '^not ok - ' "$R/vm.out")
-if [ "$vrc" != 0 ] || [ "$passed" = 0 ]; then
-	tail -20 "$R/vm.out"
-	echo "not ok - the VM run (run-in-vm.sh exit $vrc)"
-	failed=$((failed + 1))
-fi
-if [ "$failed" = 0 ] && [ "${KEEP:-0}" != 1 ]; then rm -rf "$R"; else echo "unit-in-vm: logs in $R" >&2; fi
-echo "unit-in-vm: $passed passed, $failed failed"
-[ "$failed" = 0 ]
+# The VM run (run-in-vm.sh's exit status is the guest's) must give all the
+# checks' results: a guest that stopped half-way is a failure.
+child_results "" $vrc "$R/vm.out" $UNIT_VM_RESULTS || tail -20 "$R/vm.out"
+if [ "$results_failed" = 0 ] && [ "${KEEP:-0}" != 1 ]; then rm -rf "$R"; else echo "unit-in-vm: logs in $R" >&2; fi
+finish

@@ -16,7 +16,7 @@
 #include <poll.h>
 #include <stdlib.h>
 
-#include "nmd_port.h"
+#include "nmd_client.h"
 
 static void usage(void)
 {

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The real daemon over CUSE: starts netmapd --frontend cuse inside the test
 # VM and runs the project's device test programs (Tests/device/nm_*.c)
-# against it, each with LD_PRELOAD=libnetmapd-shim.so. Exits non-zero on any
-# failure.
+# against it, each with LD_PRELOAD=libnetmapd-shim.so. Ends with
+# "cuse-device-tests: N passed, M failed" and exits non-zero on any failure,
+# when the VM run fails, or when fewer results than expected come back
+# (Tests/lib/results.sh).
 #
 #   Tests/vm/cuse-device-tests.sh [--no-build] [--timeout SECONDS]
 #
@@ -31,6 +33,8 @@ set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$repo"
+. "$repo/Tests/lib/results.sh"
+. "$repo/Tests/lib/daemon.sh"
 out="${OUT:-$repo/build/cuse-device}"
 scratch="${SCRATCH:-.build-cuse}"
 default_tests='nm_classic
@@ -42,21 +46,26 @@ nm_pipe_traffic -n 1000000 -m poll
 nm_pipe_traffic -n 2000 -m select
 nm_pipe_traffic -n 2000 -m epoll
 nm_pipe_traffic -n 2000 -m ioctl'
+# Results of the guest: one a test line, the daemon's clean stop, then the
+# 8 robustness results.
+guest_results() { echo $(( $(grep -c . <<<"${NM_TESTS:-$default_tests}") + 1 + 1 + 8 )); }
 
 # ---- the part that runs inside the VM ----------------------------------------
 if [ "${1:-}" = "--guest" ]; then
 	daemon="$2" bin="$3"
 	log="$NETMAPD_VM_RESULTS/netmapd.log"
 	mkdir -p /run/netmapd
-	"$daemon" --frontend cuse --device /dev/netmap --mode 0666 >"$log" 2>&1 &
-	pid=$!
-	for _ in $(seq 1 300); do
-		[ -c /dev/netmap ] && grep -q 'is ready' "$log" && break
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	if ! [ -c /dev/netmap ]; then echo "cuse-device-tests: netmapd did not come up"; cat "$log"; exit 1; fi
-	passed=0 failed=0
+	up() {  # LOG ARGS...: starts netmapd on /dev/netmap; sets pid; 0 once ready
+		local l=$1 rc
+		shift
+		daemon_start "$l" "[ -c /dev/netmap ] && grep -q 'is ready' '$l'" 30 \
+			"$daemon" --frontend cuse --device /dev/netmap "$@" && rc=0 || rc=$?
+		pid=$DAEMON_PID
+		return $rc
+	}
+	results_init guest
+	expect "$(guest_results)"
+	up "$log" --mode 0666 || { cat "$log"; result "netmapd comes up" 0; finish; }
 	while IFS= read -r t; do
 		[ -n "$t" ] || continue
 		s=$(date +%s.%N)
@@ -65,10 +74,8 @@ if [ "${1:-}" = "--guest" ]; then
 		LD_PRELOAD="$bin/libnetmapd-shim.so" timeout 300 "$bin"/$t >"$NETMAPD_VM_RESULTS/out.txt" 2>&1 || rc=$?
 		e=$(date +%s.%N)
 		secs=$(awk -v a="$s" -v b="$e" 'BEGIN { printf "%.1f", b - a }')
-		if [ "$rc" = 0 ]; then
-			passed=$((passed + 1)); echo "ok - $t (${secs} s)"
-		else
-			failed=$((failed + 1)); echo "not ok - $t: exit $rc (${secs} s)"
+		result "$t (${secs} s)" $([ "$rc" = 0 ] && echo 1 || echo 0) "exit $rc"
+		if [ "$rc" != 0 ]; then
 			grep -E '^FAIL' "$NETMAPD_VM_RESULTS/out.txt" | head -20 || tail -20 "$NETMAPD_VM_RESULTS/out.txt"
 		fi
 	done <<<"${NM_TESTS:-$default_tests}"
@@ -85,42 +92,24 @@ if [ "${1:-}" = "--guest" ]; then
 		done
 		nsenter --net=/run/netns/cuB "$bin/pkt_errors" register /dev/netmap cuvb OK >>"$NETMAPD_VM_RESULTS/ns.txt" 2>&1 || nsrc=1
 		grep '^FAIL' "$NETMAPD_VM_RESULTS/ns.txt" || true
-		if [ $nsrc = 0 ]; then passed=$((passed + 1)); echo "ok - CUSE: a name means the caller's interface (A's own end found, B's ENXIO from A in 4 requests)"
-		else failed=$((failed + 1)); echo "not ok - CUSE: names in the caller's network namespace"; fi
+		result "CUSE: a name means the caller's interface (A's own end found, B's ENXIO from A in 4 requests)" \
+			$([ $nsrc = 0 ] && echo 1 || echo 0)
 		ip netns del cuA; ip netns del cuB
 	else
-		failed=$((failed + 1)); echo "not ok - CUSE: could not make the namespaces for the netns check"
+		result "CUSE: names in the caller's network namespace" 0 "could not make the namespaces"
 	fi
-	kill -TERM "$pid"
-	rc=0
-	wait "$pid" || rc=$?
-	if [ "$rc" = 0 ]; then passed=$((passed + 1)); echo "ok - netmapd stopped cleanly"
-	else failed=$((failed + 1)); echo "not ok - netmapd exit $rc"; cat "$log"; fi
+	daemon_stop "$pid" 30
+	result "netmapd stopped cleanly" $([ "$DAEMON_RC" = 0 ] && echo 1 || echo 0) "exit $DAEMON_RC"
+	[ "$DAEMON_RC" = 0 ] || cat "$log"
 
 	# ---- robustness (issue #8) ----
-	res() {  # NAME OK [REASON]
-		if [ "$2" = 1 ]; then passed=$((passed + 1)); echo "ok - $1"
-		else failed=$((failed + 1)); echo "not ok - $1${3:+: $3}"; fi
-	}
-	up() {  # LOG ARGS...: starts netmapd on /dev/netmap; sets pid; 0 once ready
-		local l=$1
-		shift
-		"$daemon" --frontend cuse --device /dev/netmap "$@" >"$l" 2>&1 &
-		pid=$!
-		for _ in $(seq 1 300); do
-			[ -c /dev/netmap ] && grep -q 'is ready' "$l" && return 0
-			kill -0 "$pid" 2>/dev/null || return 1
-			sleep 0.1
-		done
-		return 1
-	}
 	shim="$bin/libnetmapd-shim.so"
 	R=$NETMAPD_VM_RESULTS
 	if up "$R/netmapd-k1.log" --mode 0666; then
 		rc=0
 		LD_PRELOAD=$shim timeout 300 "$bin/nm_faults" -n "${FAULT_FRAMES:-5000}" closed_writer fork_concurrent >"$R/faults.txt" 2>&1 || rc=$?
 		grep -E '^(FAIL|KNOWN|INFO nm_faults: after)' "$R/faults.txt" || true
-		res "nm_faults closed_writer fork_concurrent (CUSE): $(tail -1 "$R/faults.txt")" $([ $rc = 0 ] && echo 1 || echo 0) "exit $rc"
+		result "nm_faults closed_writer fork_concurrent (CUSE): $(tail -1 "$R/faults.txt")" $([ $rc = 0 ] && echo 1 || echo 0) "exit $rc"
 		fifo=/tmp/nm_faults-hold.in   # a FIFO cannot live on the 9p results folder
 		rm -f "$fifo"
 		mkfifo "$fifo"
@@ -138,42 +127,38 @@ if [ "${1:-}" = "--guest" ]; then
 		wait "$hp" || hrc=$?
 		grep -E '^(FAIL|INFO)' "$R/hold.txt" || true
 		errs=$(sed -n 's/^INFO nm_faults: after the daemon died: \(.*\)/\1/p' "$R/hold.txt")
-		res "SIGKILL with clients attached (CUSE): sleeping polls woken, ioctls fail ($errs), nothing hangs" \
+		result "SIGKILL with clients attached (CUSE): sleeping polls woken, ioctls fail ($errs), nothing hangs" \
 			$([ $held = 1 ] && [ $hrc = 0 ] && echo 1 || echo 0) "held $held, exit $hrc"
 		if up "$R/netmapd-k2.log" --mode 0660 --group nogroup; then
-			res "restart after SIGKILL on /dev/netmap and the same run directory" 1
+			result "restart after SIGKILL on /dev/netmap and the same run directory" 1
 			rc=0
 			LD_PRELOAD=$shim timeout 120 "$bin/nm_faults" fresh >"$R/fresh.txt" 2>&1 || rc=$?
 			grep -E '^(FAIL|POOL)' "$R/fresh.txt" || true
-			res "the restarted daemon's pool is pristine; a fresh client registers and moves traffic" $([ $rc = 0 ] && echo 1 || echo 0) "exit $rc"
+			result "the restarted daemon's pool is pristine; a fresh client registers and moves traffic" $([ $rc = 0 ] && echo 1 || echo 0) "exit $rc"
 			d=$(stat -c '%a %U:%G' /dev/netmap)
 			r=$(stat -c '%a %U:%G' /run/netmapd/region-1)
-			res "--mode 0660 --group nogroup: CUSE node $d, region file $r" \
+			result "--mode 0660 --group nogroup: CUSE node $d, region file $r" \
 				$([ "$d" = "660 root:nogroup" ] && [ "$r" = "660 root:nogroup" ] && echo 1 || echo 0)
 			opened=""
 			setpriv --reuid=nobody --regid=daemon --clear-groups sh -c 'exec 3<>/dev/netmap' 2>/dev/null && opened="$opened device"
 			setpriv --reuid=nobody --regid=daemon --clear-groups sh -c 'exec 3</dev/netmap' 2>/dev/null && opened="$opened device:r"
 			setpriv --reuid=nobody --regid=daemon --clear-groups sh -c 'exec 3</run/netmapd/region-1' 2>/dev/null && opened="$opened region"
-			res "a user outside the group opens neither the device nor the region file" $([ -z "$opened" ] && echo 1 || echo 0) "opened:$opened"
+			result "a user outside the group opens neither the device nor the region file" $([ -z "$opened" ] && echo 1 || echo 0) "opened:$opened"
 			rc=0
 			LD_PRELOAD=$shim setpriv --reuid=nobody --regid=daemon --groups=nogroup timeout 120 "$bin/nm_faults" fresh >"$R/member.txt" 2>&1 || rc=$?
 			grep -E '^FAIL' "$R/member.txt" || true
-			res "a member of the group registers, maps (shim) and moves traffic" $([ $rc = 0 ] && echo 1 || echo 0) "exit $rc"
-			kill -TERM "$pid"
-			rc=0
-			wait "$pid" || rc=$?
-			res "the restarted netmapd stops cleanly" $([ $rc = 0 ] && echo 1 || echo 0) "exit $rc"
+			result "a member of the group registers, maps (shim) and moves traffic" $([ $rc = 0 ] && echo 1 || echo 0) "exit $rc"
+			daemon_stop "$pid" 30
+			result "the restarted netmapd stops cleanly" $([ "$DAEMON_RC" = 0 ] && echo 1 || echo 0) "exit $DAEMON_RC"
 		else
 			tail -5 "$R/netmapd-k2.log"
-			res "restart after SIGKILL" 0 "not ready"
+			result "restart after SIGKILL" 0 "not ready"
 		fi
 	else
 		tail -5 "$R/netmapd-k1.log"
-		res "netmapd starts for the robustness tests" 0 "not ready"
+		result "netmapd starts for the robustness tests" 0 "not ready"
 	fi
-	echo "cuse-device-tests: $passed passed, $failed failed"
-	[ "$failed" = 0 ]
-	exit
+	finish
 fi
 
 # ---- host: build, then boot ---------------------------------------------------
@@ -201,5 +186,12 @@ for src in Tests/device/nm_*.c; do
 done
 gcc -O2 -g -Wall -I Sources/ABI/include -o "$out/pkt_errors" Tests/net/pkt_errors.c
 export NM_TESTS="${NM_TESTS:-$default_tests}"
-exec "$repo/Tests/vm/run-in-vm.sh" --timeout "$timeout_s" -e "NM_TESTS=$NM_TESTS" -e "FAULT_FRAMES=${FAULT_FRAMES:-5000}" -- \
-	"$repo/Tests/vm/cuse-device-tests.sh" --guest "$daemon" "$out"
+results_init cuse-device-tests
+vm_out=$(mktemp /tmp/netmapd-cuse-device-tests.XXXXXX)
+trap 'rm -f "$vm_out"' EXIT
+# The guest's lines are shown as they come; its results are counted after.
+rc=0
+"$repo/Tests/vm/run-in-vm.sh" --timeout "$timeout_s" -e "NM_TESTS=$NM_TESTS" -e "FAULT_FRAMES=${FAULT_FRAMES:-5000}" -- \
+	"$repo/Tests/vm/cuse-device-tests.sh" --guest "$daemon" "$out" 2>&1 | tee "$vm_out" || rc=${PIPESTATUS[0]}
+results_quiet=1 child_results "" "$rc" "$vm_out" "$(guest_results)" || true
+finish

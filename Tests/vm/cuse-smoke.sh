@@ -2,7 +2,9 @@
 # CUSE front end smoke test: builds the probe daemon (CUSEProbe: the CUSE
 # front end over a fake device), the mmap shim and the C client on the host,
 # then runs them inside the test VM (Tests/vm/run-in-vm.sh), where the Debian
-# kernel has CUSE. Exits non-zero on any failure.
+# kernel has CUSE. Ends with "cuse-smoke: N passed, M failed" and exits
+# non-zero on any failure, when the VM run fails, or when fewer results than
+# expected come back (Tests/lib/results.sh).
 #
 #   Tests/vm/cuse-smoke.sh [--no-build] [--timeout SECONDS]
 #
@@ -13,6 +15,10 @@ set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$repo"
+. "$repo/Tests/lib/results.sh"
+# Results of the guest; each step needs the one before, so the first failure
+# ends the run (and the missing results count as failed).
+GUEST_RESULTS=9
 out="${OUT:-$repo/build/cuse-smoke}"
 scratch="${SCRATCH:-.build-cuse}"
 
@@ -20,25 +26,32 @@ scratch="${SCRATCH:-.build-cuse}"
 if [ "${1:-}" = "--guest" ]; then
 	probe="$2" shim="$3" client="$4"
 	log="$NETMAPD_VM_RESULTS/probe.log"
-	fail() { echo "cuse-smoke: FAIL: $*"; echo "---- probe log ----"; cat "$log"; exit 1; }
+	results_init guest
+	expect $GUEST_RESULTS
+	fail() { result "$1" 0 "${2:-}"; echo "---- probe log ----"; cat "$log"; finish; }
+	pass() { result "$1" 1; }
 	t0=$(date +%s.%N)
 	"$probe" --name netmap --region /tmp/cuse-probe-region --mode 0666 >"$log" 2>&1 &
 	probe_pid=$!
 	for _ in $(seq 1 300); do
 		[ -c /dev/netmap ] && grep -q 'ready:' "$log" && break
-		kill -0 "$probe_pid" 2>/dev/null || fail "the probe exited early"
+		kill -0 "$probe_pid" 2>/dev/null || fail "/dev/netmap appears" "the probe exited early"
 		sleep 0.1
 	done
-	[ -c /dev/netmap ] || fail "/dev/netmap did not appear"
+	[ -c /dev/netmap ] || fail "/dev/netmap appears"
 	t1=$(date +%s.%N)
-	echo "cuse-smoke: /dev/netmap up after $(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", b-a}') s: $(ls -l /dev/netmap)"
-	[ "$(stat -c %a /dev/netmap)" = 666 ] || fail "device mode is $(stat -c %a /dev/netmap), not 666"
+	pass "/dev/netmap up after $(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", b-a}') s: $(ls -l /dev/netmap)"
+	[ "$(stat -c %a /dev/netmap)" = 666 ] || fail "device mode 666" "it is $(stat -c %a /dev/netmap)"
+	pass "device mode 666"
 
 	LD_PRELOAD="$shim" "$client" || fail "cuse_smoke (with the shim)"
+	pass "cuse_smoke (with the shim)"
 	"$client" --no-shim || fail "cuse_smoke --no-shim"
-	grep -q 'hint: process .* LD_PRELOAD=libnetmapd-shim.so' "$log" || fail "no missing-shim hint in the probe log"
+	pass "cuse_smoke --no-shim"
 	hints=$(grep -c 'hint:' "$log" || true)
-	[ "$hints" = 1 ] || fail "expected exactly one hint (the --no-shim client), got $hints"
+	grep -q 'hint: process .* LD_PRELOAD=libnetmapd-shim.so' "$log" && [ "$hints" = 1 ] \
+		|| fail "exactly one missing-shim hint in the probe log (the --no-shim client)" "got $hints"
+	pass "exactly one missing-shim hint in the probe log (the --no-shim client)"
 
 	# Stop with a file still open: the front end releases it itself.
 	exec 3<>/dev/netmap
@@ -46,17 +59,20 @@ if [ "${1:-}" = "--guest" ]; then
 	rc=0
 	wait "$probe_pid" || rc=$?
 	exec 3>&-
-	[ "$rc" = 0 ] || fail "the probe exited $rc after SIGTERM"
-	grep -q 'removed (1 open file(s) released)' "$log" || fail "the open file was not released at stop"
-	grep -q 'stopped: live 0 ' "$log" || fail "files left open at stop"
+	[ "$rc" = 0 ] || fail "the probe exits 0 after SIGTERM" "exit $rc"
+	pass "the probe exits 0 after SIGTERM"
+	grep -q 'removed (1 open file(s) released)' "$log" || fail "the open file is released at stop"
+	pass "the open file is released at stop"
+	grep -q 'stopped: live 0 ' "$log" || fail "no file left open at stop"
+	pass "no file left open at stop"
 	for _ in $(seq 1 50); do [ -e /dev/netmap ] || break; sleep 0.1; done
-	[ ! -e /dev/netmap ] || fail "/dev/netmap still there after the probe stopped"
+	[ ! -e /dev/netmap ] || fail "/dev/netmap gone after the probe stopped"
+	pass "/dev/netmap gone after the probe stopped"
 	t2=$(date +%s.%N)
 	echo "cuse-smoke: guest tests took $(awk -v a="$t0" -v b="$t2" 'BEGIN{printf "%.1f", b-a}') s"
 	echo "---- probe log ----"
 	cat "$log"
-	echo "cuse-smoke: PASS"
-	exit 0
+	finish
 fi
 
 # ---- host: build, then boot ---------------------------------------------------
@@ -92,10 +108,14 @@ if [ "$build" = 1 ] || [ ! -f "$out/libnetmapd-shim.so" ] || [ ! -x "$out/cuse_s
 fi
 built=$(date +%s.%N)
 
+results_init cuse-smoke
+vm_out=$(mktemp /tmp/netmapd-cuse-smoke.XXXXXX)
+trap 'rm -f "$vm_out"' EXIT
 rc=0
 "$repo/Tests/vm/run-in-vm.sh" --timeout "$timeout_s" -- \
-	"$repo/Tests/vm/cuse-smoke.sh" --guest "$probe" "$out/libnetmapd-shim.so" "$out/cuse_smoke" || rc=$?
+	"$repo/Tests/vm/cuse-smoke.sh" --guest "$probe" "$out/libnetmapd-shim.so" "$out/cuse_smoke" 2>&1 | tee "$vm_out" \
+	|| rc=${PIPESTATUS[0]}
 end=$(date +%s.%N)
-awk -v a="$start" -v b="$built" -v c="$end" -v rc="$rc" \
-	'BEGIN { printf "cuse-smoke: %s (build %.1f s, VM %.1f s)\n", rc == 0 ? "passed" : "FAILED", b - a, c - b }'
-exit "$rc"
+awk -v a="$start" -v b="$built" -v c="$end" 'BEGIN { printf "cuse-smoke: build %.1f s, VM %.1f s\n", b - a, c - b }'
+results_quiet=1 child_results "" "$rc" "$vm_out" $GUEST_RESULTS || true
+finish

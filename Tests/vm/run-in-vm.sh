@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run one command inside a small qemu VM that boots Debian's kernel (which has
 # CUSE as a module), with the host's root file system mounted read-only over
-# 9p. Facts behind every choice here: shared/docs/test-vm.md.
+# 9p. Facts behind every choice here: docs/test-vm.md.
 #
 #   Tests/vm/run-in-vm.sh [options] -- COMMAND [ARG...]
 #

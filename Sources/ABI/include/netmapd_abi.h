@@ -1,9 +1,10 @@
 /*
  * netmapd_abi.h: netmapd's own netmap-compatible userspace ABI.
  *
- * Written from the project's ABI reference (shared/docs/netmap-abi.md, §1):
- * the struct layouts, ioctl numbers and constants that unmodified netmap
- * programs (API 14) put on the wire and in shared memory. The identifiers are
+ * Written from the project's ABI reference (docs/netmap-abi.md, §1; every
+ * "§x.y" in the code's comments refers to that document): the struct
+ * layouts, ioctl numbers and constants that unmodified netmap programs
+ * (API 14) put on the wire and in shared memory. The identifiers are
  * netmap's because they are the ABI; the text and helpers are ours.
  *
  * One definition serves the Swift daemon (module CNetmapABI), the project's C

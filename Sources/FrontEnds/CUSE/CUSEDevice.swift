@@ -157,12 +157,16 @@ public final class CUSEDevice: @unchecked Sendable {
         liveness.open()
 
         let shared = SessionPointer(session)
-        var threads: [pthread_t] = []
+        var threads: [JoinableThread] = []
         for _ in 0 ..< workers {
-            if let t = spawnThread({ [self] in self.serve(shared.pointer) }) { threads.append(t) }
+            do {
+                threads.append(try JoinableThread.spawn { [self] in self.serve(shared.pointer) })
+            } catch {
+                log("cuse: worker thread: \(error)")
+            }
         }
         if threads.isEmpty { log("cuse: could not start any worker thread") }
-        for t in threads { pthread_join(t, nil) }
+        for t in threads { t.join() }
 
         // Teardown: no notification may touch the session from here on.
         liveness.close()

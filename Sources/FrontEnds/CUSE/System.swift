@@ -1,27 +1,8 @@
-// The few system facts the CUSE front end needs besides libfuse: threads,
-// a caller's thread group, a device number from sysfs.
+// The few system facts the CUSE front end needs besides libfuse: a
+// caller's thread group, a device number from sysfs. (Threads:
+// DeviceInterface's JoinableThread.)
 
 import Glibc
-
-private final class ThreadBody {
-    let run: @Sendable () -> Void
-    init(_ run: @escaping @Sendable () -> Void) { self.run = run }
-}
-
-/// Starts a joinable thread; nil if pthread_create failed.
-func spawnThread(_ body: @escaping @Sendable () -> Void) -> pthread_t? {
-    let box = Unmanaged.passRetained(ThreadBody(body)).toOpaque()
-    var thread = pthread_t()
-    let rc = pthread_create(&thread, nil, { raw in
-        Unmanaged<ThreadBody>.fromOpaque(raw!).takeRetainedValue().run()
-        return nil
-    }, box)
-    if rc != 0 {
-        Unmanaged<ThreadBody>.fromOpaque(box).release()
-        return nil
-    }
-    return thread
-}
 
 /// Reads a small text file whole (sysfs, procfs); nil on any error.
 func readSmallFile(_ path: String, limit: Int = 4096) -> String? {

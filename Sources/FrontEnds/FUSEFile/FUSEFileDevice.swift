@@ -56,7 +56,7 @@ public final class FUSEFileDevice: @unchecked Sendable {
         var connection: FUSEConnection
         var files: OpenFileTable
         var holds: MappingHolds
-        var workers: [pthread_t]
+        var workers: [JoinableThread]
         var exited: Exits
         var createdFile: Bool
         var connectionNumber: UInt64?
@@ -172,18 +172,20 @@ public final class FUSEFileDevice: @unchecked Sendable {
         let attributes = FileAttributes(mode: UInt32(S_IFREG) | mode, uid: uid, gid: gid,
                                         seconds: UInt64(now.tv_sec), nanoseconds: UInt32(now.tv_nsec))
         let exits = Exits()
-        var workers: [pthread_t] = []
+        var workers: [JoinableThread] = []
         for _ in 0 ..< threadCount {
             let worker = Worker(connection: connection, files: files, holds: holds, device: device,
                                 attributes: attributes, log: log)
-            switch spawn(worker, exits: exits) {
-            case .success(let thread):
-                workers.append(thread)
-            case .failure(let e):
+            do {
+                workers.append(try JoinableThread.spawn {
+                    worker.run()
+                    exits.count.withLock { $0 += 1 }
+                })
+            } catch {
                 // Unmounting ends the workers already started.
-                let error = fail(FUSEFileError("start FUSE worker thread", errno: e.rawValue))
-                for thread in workers { pthread_join(thread, nil) }
-                throw error
+                let failure = fail(FUSEFileError("start FUSE worker thread", errno: error.errno))
+                for thread in workers { thread.join() }
+                throw failure
             }
         }
 
@@ -300,22 +302,6 @@ public final class FUSEFileDevice: @unchecked Sendable {
         try reply(error: 0, body: out)
     }
 
-    private func spawn(_ worker: Worker, exits: Exits) -> Result<pthread_t, Errno> {
-        let box = Unmanaged.passRetained(WorkerThread(worker: worker, exits: exits))
-        var thread = pthread_t()
-        let rc = pthread_create(&thread, nil, { raw in
-            let thread = Unmanaged<WorkerThread>.fromOpaque(raw!).takeRetainedValue()
-            thread.worker.run()
-            thread.exits.count.withLock { $0 += 1 }
-            return nil
-        }, box.toOpaque())
-        if rc != 0 {
-            box.release()
-            return .failure(Errno(rawValue: rc))
-        }
-        return .success(thread)
-    }
-
     // MARK: - stop
 
     /// Unmounts and stops serving. Clients still holding the file get ENOTCONN
@@ -342,11 +328,11 @@ public final class FUSEFileDevice: @unchecked Sendable {
             waited += 2
         }
         if state.exited.count.withLock({ $0 }) == state.workers.count {
-            for thread in state.workers { pthread_join(thread, nil) }
+            for thread in state.workers { thread.join() }
             state.connection.close()
         } else {
             log("fuse: workers still blocked on /dev/fuse (connection not aborted); leaving them")
-            for thread in state.workers { pthread_detach(thread) }
+            for thread in state.workers { thread.detach() }
         }
 
         for file in state.files.removeAll() { file.release() }
@@ -376,16 +362,5 @@ public final class FUSEFileDevice: @unchecked Sendable {
             return false
         }
         return true
-    }
-}
-
-/// What a worker thread's start routine receives.
-private final class WorkerThread {
-    let worker: Worker
-    let exits: FUSEFileDevice.Exits
-
-    init(worker: Worker, exits: FUSEFileDevice.Exits) {
-        self.worker = worker
-        self.exits = exits
     }
 }

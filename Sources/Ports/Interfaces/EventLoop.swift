@@ -11,6 +11,7 @@
 import Glibc
 #endif
 import CPacketSys
+import DeviceInterface
 import NetmapCore
 import Synchronization
 
@@ -24,7 +25,7 @@ final class EventLoop: @unchecked Sendable {
     private let epfd: Int32
     private let stopFd: Int32
     private let handlers = Mutex<(next: UInt64, table: [UInt64: EventHandler])>((1, [:]))
-    private var thread: pthread_t?
+    private var thread: JoinableThread?
     private let stopping = Atomic<Bool>(false)
 
     init() throws(NetmapError) {
@@ -72,18 +73,11 @@ final class EventLoop: @unchecked Sendable {
 
     /// Starts the thread; the errno of pthread_create if it cannot.
     func start() throws(NetmapError) {
-        let box = Unmanaged.passRetained(self)
-        var t = pthread_t()
-        let rc = pthread_create(&t, nil, { p in
-            let loop = Unmanaged<EventLoop>.fromOpaque(p!).takeRetainedValue()
-            loop.run()
-            return nil
-        }, box.toOpaque())
-        guard rc == 0 else {
-            box.release()
-            throw NetmapError(rc)
+        do {
+            thread = try JoinableThread.spawn { [self] in run() }
+        } catch {
+            throw NetmapError(error.errno)
         }
-        thread = t
     }
 
     /// Ends the thread and waits for it. The epoll descriptor stays open (a
@@ -92,7 +86,7 @@ final class EventLoop: @unchecked Sendable {
     func stop() {
         guard let t = thread, !stopping.exchange(true, ordering: .acquiringAndReleasing) else { return }
         _ = nmd_eventfd_signal(stopFd)
-        pthread_join(t, nil)
+        t.join()
         thread = nil
     }
 

@@ -38,7 +38,22 @@ public final class MemoryRegion: @unchecked Sendable {
     }
     private let pools: Lock.Protected<Pools>
 
-    public init(memId: UInt16 = 1, geometry: PoolGeometry, backing: Backing) throws(NetmapError) {
+    /// The calls that can fail once the backing file exists, gathered so
+    /// that a test can make each one fail; `.system` everywhere else.
+    package struct FileCalls: Sendable {
+        package var fchmod: @Sendable (Int32, mode_t) -> Int32 = { Glibc.fchmod($0, $1) }
+        package var ftruncate: @Sendable (Int32, off_t) -> Int32 = { Glibc.ftruncate($0, $1) }
+        package init() {}
+        package static let system = FileCalls()
+    }
+
+    public convenience init(memId: UInt16 = 1, geometry: PoolGeometry, backing: Backing) throws(NetmapError) {
+        try self.init(memId: memId, geometry: geometry, backing: backing, calls: .system)
+    }
+
+    /// Creates the backing, sizes and maps it. On any failure nothing is
+    /// left: the descriptor is closed and a created file removed.
+    package init(memId: UInt16 = 1, geometry: PoolGeometry, backing: Backing, calls: FileCalls) throws(NetmapError) {
         self.memId = memId
         self.geometry = geometry
         var fd: Int32
@@ -48,26 +63,26 @@ public final class MemoryRegion: @unchecked Sendable {
             guard fd >= 0 else { throw NetmapError(errno) }
             path = "/proc/\(getpid())/fd/\(fd)"
             ownsPath = false
-        case .file(let p, let mode):
+        case .file(let p, _):
             unlink(p)
-            fd = open(p, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, mode)
+            fd = open(p, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
             guard fd >= 0 else { throw NetmapError(errno) }
-            fchmod(fd, mode)   // umask must not widen or narrow what was asked
             path = p
             ownsPath = true
         }
-        guard ftruncate(fd, off_t(geometry.totalSize)) == 0 else {
-            let e = errno
+        /// Undoes what was made so far; the error to throw.
+        func undo(_ e: Int32) -> NetmapError {
             close(fd)
-            throw NetmapError(e)
+            if case .file(let p, _) = backing { unlink(p) }
+            return NetmapError(e)
         }
+        // The mode exactly as asked, whatever the umask; created 0600 so
+        // that nobody else can open it before this.
+        if case .file(_, let mode) = backing, calls.fchmod(fd, mode) != 0 { throw undo(errno) }
+        guard calls.ftruncate(fd, off_t(geometry.totalSize)) == 0 else { throw undo(errno) }
         guard let p = mmap(nil, geometry.totalSize, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0),
             p != MAP_FAILED
-        else {
-            let e = errno
-            close(fd)
-            throw NetmapError(e)
-        }
+        else { throw undo(errno) }
         self.fd = fd
         base = p
         pools = Lock.Protected(Pools(
