@@ -47,7 +47,6 @@
 
 import CFUSEKernel
 import DeviceInterface
-import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -76,7 +75,7 @@ final class Openers: Sendable {
         weak var opener: Opener?
     }
 
-    private let cache = Mutex<[Int32: Weak]>([:])
+    private let cache = Locked<[Int32: Weak]>([:])
 
     /// The process of thread `tid`, or nil if it cannot be pinned (tid 0:
     /// the caller is outside the daemon's pid namespace; or it vanished).
@@ -171,7 +170,7 @@ final class MappingHolds: @unchecked Sendable {
     let openers = Openers()
     private let files: OpenFileTable
     private let debug: @Sendable (String) -> Void
-    private let state = Mutex(State())
+    private let state = Locked(State())
     private let wakeRead: Int32
     private let wakeWrite: Int32
 
