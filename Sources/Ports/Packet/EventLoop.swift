@@ -23,7 +23,7 @@ protocol EventHandler: AnyObject, Sendable {
 final class EventLoop: @unchecked Sendable {
     private let epfd: Int32
     private let stopFd: Int32
-    private let handlers = Mutex<(next: UInt64, table: [UInt64: EventHandler])>((1, [:]))
+    private let handlers = Lock.Protected<(next: UInt64, table: [UInt64: EventHandler])>((1, [:]))
     private var thread: pthread_t?
     private let stopping = Atomic<Bool>(false)
 

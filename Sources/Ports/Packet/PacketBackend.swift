@@ -9,7 +9,6 @@ import Glibc
 #endif
 import CPacketSys
 import NetmapCore
-import Synchronization
 
 public struct PacketBackendConfig: Sendable {
     /// Slots per NIC ring (netmap's generic_ringsize default).
@@ -39,8 +38,8 @@ public final class PacketBackend: InterfaceBackend, @unchecked Sendable {
     let stealer: Stealer
     private let monitor: LinkMonitor
     private var monitorHandler: LinkHandler?
-    private let ports = Mutex<[ObjectIdentifier: WeakPort]>([:])
-    private let vanishedHook = Mutex<(@Sendable (String) -> Void)?>(nil)
+    private let ports = Lock.Protected<[ObjectIdentifier: WeakPort]>([:])
+    private let vanishedHook = Lock.Protected<(@Sendable (String) -> Void)?>(nil)
 
     private struct WeakPort {
         weak var port: PacketPort?
