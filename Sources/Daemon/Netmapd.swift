@@ -217,8 +217,10 @@ struct Netmapd: ParsableCommand {
         let provider = StandardPortProvider(interfaces: interfaces)
         let engine = NetmapEngine(region: region, provider: provider, log: logger.coreLog)
         let registry = engine.registry
-        packetBackend?.onInterfaceVanished { registry.interfaceVanished($0) }
-        xdpBackend?.onInterfaceVanished { registry.interfaceVanished($0) }
+        // Weak: the backends are reached from the registry (provider), and
+        // a strong capture would keep the whole engine alive past exit.
+        packetBackend?.onInterfaceVanished { [weak registry] in registry?.interfaceVanished($0) }
+        xdpBackend?.onInterfaceVanished { [weak registry] in registry?.interfaceVanished($0) }
         let log: @Sendable (String) -> Void = { logger.info("\($0)") }
 
         var useCUSE: Bool

@@ -89,6 +89,14 @@ final class EventLoop: @unchecked Sendable {
         _ = nmd_eventfd_signal(stopFd)
         pthread_join(t, nil)
         thread = nil
+        // No handler runs any more; most hold the loop (queues, the
+        // completion watcher), so dropping them breaks those cycles (after
+        // the lock: a handler's deinit may call remove).
+        let dropped = handlers.withLock { h in
+            defer { h.table = [:] }
+            return h.table
+        }
+        _ = dropped
     }
 
     private func run() {
