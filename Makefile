@@ -3,6 +3,8 @@
 #   make test   install what is missing, run every test (core, device, CUSE VM)
 #   make test-fast  no root, nothing installed: builds and runs the Swift tests,
 #               checks every shell script's syntax and the runners' counting
+#   make test-daemon-sanitized  netmapd under TSan and ASan with real traffic
+#               (make test runs its TSan part with CI sizes)
 #   make bench  performance against the raw kernel interfaces (not part of test)
 #   make soak   a release netmapd under churning mixed traffic for SOAK_MINUTES
 #               (default 5): every frame accounted for, memory flat, pool
@@ -19,7 +21,7 @@ NETMAPD    := .build/$(CONFIG)/netmapd
 SHIM       := $(BUILD_DIR)/libnetmapd-shim.so
 export PATH := /opt/swift/usr/bin:$(PATH)
 
-.PHONY: bench all deps build shim test test-fast test-core test-device test-net test-vm run clean fuzz fuzz-ci test-asan test-tsan install uninstall test-service soak
+.PHONY: bench all deps build shim test test-fast test-core test-device test-net test-vm run clean fuzz fuzz-ci test-asan test-tsan install uninstall test-service soak test-daemon-sanitized test-daemon-sanitized-ci
 
 all: build
 
@@ -38,13 +40,16 @@ $(SHIM): Sources/Shim/netmapd_shim.c Sources/ABI/include/netmapd_abi.h
 	$(CC) $(CFLAGS) -fPIC -shared -fvisibility=hidden -I Sources/ABI/include -o $@ $< -ldl -pthread
 
 # Every test: the engine in-process, then the real device on the host (FUSE
-# file), then real interfaces (veth in namespaces), then the device programs
-# through CUSE inside a VM, then the service (unit, man, install, netmapctl,
-# the unit booted under systemd in the VM), then a short fuzzing run.
+# file), then real interfaces (veth in namespaces), then the daemon built
+# with ThreadSanitizer through the device tests and the AF_XDP suite, then
+# the device programs through CUSE inside a VM, then the service (unit, man,
+# install, netmapctl, the unit booted under systemd in the VM), then a short
+# fuzzing run.
 test: deps
 	@$(MAKE) --no-print-directory test-core
 	@$(MAKE) --no-print-directory test-device
 	@$(MAKE) --no-print-directory test-net
+	@$(MAKE) --no-print-directory test-daemon-sanitized-ci
 	@$(MAKE) --no-print-directory test-vm
 	@$(MAKE) --no-print-directory test-service
 	@$(MAKE) --no-print-directory fuzz-ci
@@ -103,6 +108,19 @@ test-asan: deps
 
 test-tsan: deps
 	scripts/test-tsan.sh
+
+# The real daemon under sanitizers (scripts/test-daemon-sanitized.sh says
+# what and how): netmapd built with ThreadSanitizer, then with
+# AddressSanitizer + LeakSanitizer (C modules with UBSan as well), each run
+# through the device tests, both net suites and a short soak; fails on any
+# sanitizer report. Scratch paths .build-daemon-tsan, .build-daemon-asan.
+test-daemon-sanitized: deps
+	scripts/test-daemon-sanitized.sh
+
+# Its part in make test: the TSan daemon, device tests and the AF_XDP suite,
+# with CI sizes (SAN_CI=1: fewer frames and SIGKILL runs).
+test-daemon-sanitized-ci: deps
+	SAN_CI=1 scripts/test-daemon-sanitized.sh tsan -- device xdp
 
 # Soak (Tests/soak/soak.sh, which says exactly what it checks): a netmapd
 # per namespace of a veth fixture, both interface backends, pipes and null

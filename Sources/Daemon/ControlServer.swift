@@ -20,7 +20,7 @@ import Glibc
 #endif
 import DeviceInterface
 import NetmapControl
-import Synchronization
+import NetmapCore
 
 struct ControlServerError: Error, CustomStringConvertible {
     let description: String
@@ -44,7 +44,7 @@ final class ControlServer: Sendable {
         var acceptThread: JoinableThread?
         var connections: Set<Int32> = []
     }
-    private let state = Mutex(State())
+    private let state = Lock.Protected(State())
 
     /// Creates the socket (replacing a stale one), gives it `mode` and
     /// group `gid` (nil: leave root's), and starts accepting.

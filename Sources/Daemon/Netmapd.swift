@@ -236,7 +236,9 @@ struct Netmapd: ParsableCommand {
         let provider = StandardPortProvider(interfaces: interfaces, namespaces: namespaces)
         let engine = NetmapEngine(region: region, provider: provider, log: logger.coreLog)
         let registry = engine.registry
-        domains.onInterfaceVanished { registry.interfaceVanished(port: $0) }
+        // Weak: the backends are reached from the registry (provider), and
+        // a strong capture would keep the whole engine alive past exit.
+        domains.onInterfaceVanished { [weak registry] in registry?.interfaceVanished(port: $0) }
         let log: @Sendable (String) -> Void = { logger.info("\($0)") }
 
         var useCUSE: Bool

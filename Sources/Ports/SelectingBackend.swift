@@ -7,7 +7,6 @@
 // names the interface, and holds for the port's life.
 
 import NetmapCore
-import Synchronization
 
 public final class SelectingBackend: InterfaceBackend, @unchecked Sendable {
     public let xdp: XDPBackend?
@@ -18,7 +17,7 @@ public final class SelectingBackend: InterfaceBackend, @unchecked Sendable {
     public let fallBack: Bool
     private let log: CoreLog
     /// The last reason logged per interface, so a reason is said once.
-    private let said = Mutex<[String: String]>([:])
+    private let said = Lock.Protected<[String: String]>([:])
 
     public init(xdp: XDPBackend?, packet: PacketBackend?, packetInterfaces: Set<String>, fallBack: Bool, log: CoreLog) {
         self.xdp = xdp

@@ -631,12 +631,15 @@ static void other_requests(void)
 }
 
 /* ---- pools running dry (§4.7, §10: ENOMEM, fewer extra buffers) ---- */
-static void exhaustion(uint32_t pi_ring_objsize)
+static void exhaustion(uint32_t pi_ring_objsize, const struct netmapd_pool_stats *start)
 {
 	char n[48];
 	int fd;
 	struct netmapd_pool_stats st0, st;
-	nmt_poolstat(-1, &st0);
+	/* What the sections before closed is released asynchronously (a slow,
+	 * e.g. sanitized, daemon may still be at it): count from the pool as
+	 * it was with only the keeper registered. */
+	nmt_wait_pool(start, &st0, 10.0);
 
 	/* ring objects: each new pipe takes 4 */
 	static int fds[1100];
@@ -741,7 +744,7 @@ int main(int argc, char **argv)
 	other_requests();
 	corrupted_rings();
 	hostile_slots(pi.nr_buf_pool_objtotal);
-	exhaustion(pi.nr_ring_pool_objsize);
+	exhaustion(pi.nr_ring_pool_objsize, &st0);
 
 	/* the daemon still serves, and every buffer came back */
 	char a[48], b[48];

@@ -27,7 +27,7 @@ static const char *pname(char *buf, const char *suffix)
 static int ctrl(int fd, uint16_t type, const char *name, void *body, void *options)
 {
 	struct nmreq_header h;
-	nmt_hdr(&h, type, name, body);
+	nmd_req_header(&h, type, name, body);
 	h.nr_options = (uintptr_t)options;
 	return nmt_ioctl(fd, NIOCCTRL, &h);
 }
@@ -300,11 +300,11 @@ static void ringid_raw(void)
 	char n[48];
 	pname(n, "ri{1");
 	int fd = nmt_open();
-	CHECK_ERRNO(nmt_register(fd, n, NR_REG_ONE_NIC, 0x1000, 0, 0, NULL), EINVAL,
+	CHECK_ERRNO(nmd_register(fd, n, NR_REG_ONE_NIC, 0x1000, 0, 0, NULL), EINVAL,
 	    "§7: NIOCCTRL ONE_NIC nr_ringid 0x1000 on a one-ring pipe (not masked to ring 0)");
-	CHECK_ERRNO(nmt_register(fd, n, NR_REG_ONE_NIC, 0x1001, 0, 0, NULL), EINVAL, "§7: nr_ringid 0x1001");
+	CHECK_ERRNO(nmd_register(fd, n, NR_REG_ONE_NIC, 0x1001, 0, 0, NULL), EINVAL, "§7: nr_ringid 0x1001");
 	CHECK(unbound(fd), "descriptor still unbound");
-	CHECK_ERRNO(nmt_register(fd, n, NR_REG_ONE_NIC, 0, 0, 0, NULL), 0, "§7: nr_ringid 0");
+	CHECK_ERRNO(nmd_register(fd, n, NR_REG_ONE_NIC, 0, 0, 0, NULL), 0, "§7: nr_ringid 0");
 	close(fd);
 	/* the legacy API masks: 0x1000 is NETMAP_NO_TX_POLL there (§3.2) */
 	fd = nmt_open();
@@ -323,18 +323,18 @@ static void check_order(void)
 {
 	char n[48];
 	int fd = nmt_open();
-	CHECK_ERRNO(nmt_register(fd, "nmdnosuch0", NR_REG_DEFAULT, 0, 0, 0, NULL), ENXIO,
+	CHECK_ERRNO(nmd_register(fd, "nmdnosuch0", NR_REG_DEFAULT, 0, 0, 0, NULL), ENXIO,
 	    "§3.4: missing interface with mode 0: ENXIO before the mode's EINVAL");
-	CHECK_ERRNO(nmt_register(fd, "nmdnosuch0", 42, 0, 0, 0, NULL), ENXIO,
+	CHECK_ERRNO(nmd_register(fd, "nmdnosuch0", 42, 0, 0, 0, NULL), ENXIO,
 	    "§3.4: missing interface with mode 42: ENXIO");
-	CHECK_ERRNO(nmt_register(fd, pname(n, "co{1"), NR_REG_DEFAULT, 0, 0, 0, NULL), EINVAL,
+	CHECK_ERRNO(nmd_register(fd, pname(n, "co{1"), NR_REG_DEFAULT, 0, 0, 0, NULL), EINVAL,
 	    "§7: an existing port with mode 0: EINVAL");
-	CHECK_ERRNO(nmt_register(fd, n, NR_REG_ALL_NIC, 0, 0, 0, NULL), 0, "register the descriptor");
-	CHECK_ERRNO(nmt_register(fd, n, NR_REG_DEFAULT, 0, 0, 0, NULL), EBUSY,
+	CHECK_ERRNO(nmd_register(fd, n, NR_REG_ALL_NIC, 0, 0, 0, NULL), 0, "register the descriptor");
+	CHECK_ERRNO(nmd_register(fd, n, NR_REG_DEFAULT, 0, 0, 0, NULL), EBUSY,
 	    "§3.4 step 1: registered descriptor, mode 0: EBUSY before any mode check");
-	CHECK_ERRNO(nmt_register(fd, n, NR_REG_PIPE_MASTER, 1, 0, 0, NULL), EBUSY,
+	CHECK_ERRNO(nmd_register(fd, n, NR_REG_PIPE_MASTER, 1, 0, 0, NULL), EBUSY,
 	    "§3.4 step 1: registered descriptor, mode NR_REG_PIPE_MASTER: EBUSY");
-	CHECK_ERRNO(nmt_register(fd, "nmdnosuch0", 42, 0, 0, 0, NULL), EBUSY,
+	CHECK_ERRNO(nmd_register(fd, "nmdnosuch0", 42, 0, 0, 0, NULL), EBUSY,
 	    "§3.4 step 1: registered descriptor, another port and mode 42: EBUSY");
 	close(fd);
 }
@@ -342,11 +342,11 @@ static void check_order(void)
 /* ---- item 12: a corrupted extra-buffer list at release (§4.7) ---- */
 static int wait_free(uint32_t want, struct netmapd_pool_stats *st)
 {
-	double end = nmt_now() + NMT_SEC(3.0);
+	double end = nmd_now() + NMT_SEC(3.0);
 	for (;;) {
 		if (nmt_poolstat(-1, st) == 0 && st->free_buffers == want)
 			return 1;
-		if (nmt_now() > end)
+		if (nmd_now() > end)
 			return 0;
 		usleep(2000);
 	}

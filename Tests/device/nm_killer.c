@@ -304,6 +304,10 @@ int main(int argc, char **argv)
 			ok = 0;
 		}
 		usleep(5000 + nmt_splitmix(&rng) % 35000);
+		/* The kill must come mid-traffic: a slow (sanitized, emulated)
+		 * daemon may not have moved the first frame yet, so wait for it. */
+		for (double end = nmd_now() + NMT_SEC(3.0); ok && progress[1] == 0 && nmd_now() < end;)
+			usleep(1000);
 		uint64_t recv_at_kill = progress[1];
 		if (ok && recv_at_kill == 0) {
 			snprintf(why, sizeof why, "no traffic before the kill (sent %llu, received 0)",

@@ -181,7 +181,7 @@ socket_to_nm in_b "$IF_B" "$RUN_A" "$IF_A" "socket B -> netmap A"
 # A receiver that gives every slot back with another buffer (NS_BUF_CHANGED),
 # as a zero-copy forwarder does.
 saved=$count
-count=200000
+count=$(( count < 200000 ? count : 200000 ))
 RECV_ARGS="-x 4096" nm_to_nm "$RUN_B" "$IF_B" "$RUN_A" "$IF_A" "netmap B -> netmap A, receiver swapping buffers"
 count=$saved
 

@@ -4,7 +4,6 @@
 
 import CFUSEKernel
 import DeviceInterface
-import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -95,7 +94,7 @@ final class OpenFileTable: Sendable {
         var files: [UInt64: OpenFile] = [:]
     }
 
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     func insert(_ file: any DeviceFile, opener: Opener?) -> UInt64 {
         state.withLock { s in

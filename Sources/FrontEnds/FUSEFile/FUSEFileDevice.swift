@@ -37,7 +37,6 @@
 
 import CFUSEKernel
 import DeviceInterface
-import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -65,10 +64,10 @@ public final class FUSEFileDevice: @unchecked Sendable {
     /// Counts workers that returned from their loop, so stop() can wait
     /// with a bound instead of hanging in pthread_join.
     final class Exits: Sendable {
-        let count = Mutex(0)
+        let count = Locked(0)
     }
 
-    private let running = Mutex<Running?>(nil)
+    private let running = Locked<Running?>(nil)
 
     /// - Parameters:
     ///   - path: where the file appears, e.g. /dev/netmap.

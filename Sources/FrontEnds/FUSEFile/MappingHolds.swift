@@ -54,7 +54,6 @@
 // ProcFiles.swift, the openers in Openers.swift.
 
 import DeviceInterface
-import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -82,7 +81,7 @@ final class MappingHolds: Sendable {
     private let debug: @Sendable (String) -> Void
     /// /proc/PID/maps of a process, nil when it cannot be read.
     private let readMaps: @Sendable (Int32) -> [UInt8]?
-    private let state = Mutex(State())
+    private let state = Locked(State())
     private let reaper: MappingReaper
 
     init(files: OpenFileTable, debug: @escaping @Sendable (String) -> Void,

@@ -5,7 +5,6 @@
 // pipe and the thread.
 
 import DeviceInterface
-import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -13,7 +12,7 @@ import Glibc
 final class MappingReaper: Sendable {
     private let wakeRead: Int32
     private let wakeWrite: Int32
-    private let thread = Mutex<JoinableThread?>(nil)
+    private let thread = Locked<JoinableThread?>(nil)
 
     init() throws {
         switch Sys.wakePipe() {

@@ -2,7 +2,6 @@
 // OPEN, pinned by a pidfd so that neither its exit nor a recycled pid can be
 // mistaken for it later (MappingHolds asks whether it still maps the region).
 
-import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -31,7 +30,7 @@ final class Openers: Sendable {
         weak var opener: Opener?
     }
 
-    private let cache = Mutex<[Int32: Weak]>([:])
+    private let cache = Locked<[Int32: Weak]>([:])
 
     /// The process of thread `tid`, or nil if it cannot be pinned (tid 0:
     /// the caller is outside the daemon's pid namespace; or it vanished).

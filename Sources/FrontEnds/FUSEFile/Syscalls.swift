@@ -27,6 +27,35 @@ struct Errno: Error, Equatable {
     var rawValue: Int32
 }
 
+/// A value only reachable under its own pthread mutex. The front end's
+/// shared tables use this, not Synchronization.Mutex: on Linux that one
+/// locks through futexes inside the uninstrumented Swift runtime, so
+/// ThreadSanitizer cannot see it and reports every access it protects as
+/// a race (`make test-daemon-sanitized`). Core's Lock.Protected is the same
+/// thing on the other side of DeviceInterface.
+final class Locked<Value>: @unchecked Sendable {
+    private let m: UnsafeMutablePointer<pthread_mutex_t>
+    private var value: Value
+
+    init(_ value: Value) {
+        self.value = value
+        m = .allocate(capacity: 1)
+        m.initialize(to: pthread_mutex_t())
+        pthread_mutex_init(m, nil)
+    }
+
+    deinit {
+        pthread_mutex_destroy(m)
+        m.deallocate()
+    }
+
+    func withLock<T, E: Error>(_ body: (inout Value) throws(E) -> T) throws(E) -> T {
+        pthread_mutex_lock(m)
+        defer { pthread_mutex_unlock(m) }
+        return try body(&value)
+    }
+}
+
 enum Sys {
     // Mount flags and umount2 flags (<sys/mount.h>), spelled out because
     // glibc declares them as an anonymous enum.

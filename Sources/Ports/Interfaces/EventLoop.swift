@@ -24,7 +24,7 @@ protocol EventHandler: AnyObject, Sendable {
 final class EventLoop: @unchecked Sendable {
     private let epfd: Int32
     private let stopFd: Int32
-    private let handlers = Mutex<(next: UInt64, table: [UInt64: EventHandler])>((1, [:]))
+    private let handlers = Lock.Protected<(next: UInt64, table: [UInt64: EventHandler])>((1, [:]))
     private var thread: JoinableThread?
     private let stopping = Atomic<Bool>(false)
 
@@ -88,6 +88,14 @@ final class EventLoop: @unchecked Sendable {
         _ = nmd_eventfd_signal(stopFd)
         t.join()
         thread = nil
+        // No handler runs any more; most hold the loop (queues, the
+        // completion watcher), so dropping them breaks those cycles (after
+        // the lock: a handler's deinit may call remove).
+        let dropped = handlers.withLock { h in
+            defer { h.table = [:] }
+            return h.table
+        }
+        _ = dropped
     }
 
     private func run() {

@@ -18,7 +18,6 @@ import Glibc
 #endif
 import CPacketSys
 import NetmapCore
-import Synchronization
 
 public final class InterfaceDomains: @unchecked Sendable {
     let log: CoreLog
@@ -26,7 +25,7 @@ public final class InterfaceDomains: @unchecked Sendable {
     private let loop: EventLoop
     private let lock = Lock()
     private var domains: [UInt64: (domain: InterfaceDomain, users: Int, monitorId: UInt64)] = [:]
-    private let vanishedHook = Mutex<(@Sendable (Port) -> Void)?>(nil)
+    private let vanishedHook = Lock.Protected<(@Sendable (Port) -> Void)?>(nil)
     /// A file listing (one id a line) the namespaces other than the
     /// daemon's that this daemon served, so that the next one cleans them
     /// after a crash, and only them (another netmapd may serve the rest).
@@ -175,7 +174,7 @@ final class InterfaceDomain: EventHandler, @unchecked Sendable {
     /// The AF_PACKET backend's ingress filters on this namespace's interfaces.
     let stealer: Stealer
     private unowned let owner: InterfaceDomains
-    private let ports = Mutex<[ObjectIdentifier: WeakPort]>([:])
+    private let ports = Lock.Protected<[ObjectIdentifier: WeakPort]>([:])
 
     private struct WeakPort {
         weak var port: InterfacePort?

@@ -9,7 +9,6 @@ import Glibc
 #endif
 import CPacketSys
 import NetmapCore
-import Synchronization
 
 public struct PacketBackendConfig: Sendable {
     /// Slots per NIC ring (netmap's generic_ringsize default).

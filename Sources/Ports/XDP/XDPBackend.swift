@@ -187,7 +187,7 @@ final class CompletionWatcher: EventHandler, @unchecked Sendable {
     private let fd: Int32
     /// Watched queues with the generation of their last watch() (a queue
     /// watched again while the timer looked at it stays watched).
-    private let state = Mutex<(queues: [ObjectIdentifier: (XDPQueue, UInt64)], generation: UInt64, armed: Bool,
+    private let state = Lock.Protected<(queues: [ObjectIdentifier: (XDPQueue, UInt64)], generation: UInt64, armed: Bool,
                                interval: UInt64)>(([:], 0, false, 100))
     static let fastest: UInt64 = 100
     static let slowest: UInt64 = 5000

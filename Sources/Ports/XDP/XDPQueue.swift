@@ -81,8 +81,18 @@ final class XDPQueue: EventHandler, @unchecked Sendable {
     private let loop: EventLoop
     private let watcher: CompletionWatcher
     private let log: CoreLog
-    weak var txKring: Kring?
-    weak var rxKring: Kring?
+    /// The rings bound in each direction. The event thread reads them for
+    /// wake-ups (handleEvents, CompletionWatcher) without txLock/rxLock,
+    /// while enable/disable store them under those locks; a weak reference
+    /// is not safe to load while another thread stores it, so the two live
+    /// behind a lock of their own (a leaf: nothing else is taken under it).
+    private let bound = Lock.Protected(BoundRings())
+    private struct BoundRings {
+        weak var tx: Kring?
+        weak var rx: Kring?
+    }
+    var txKring: Kring? { bound.withLock { $0.tx } }
+    var rxKring: Kring? { bound.withLock { $0.rx } }
 
     // Lock order: txLock, then rxLock. Syncs take one; opening, closing and
     // direction changes take both.
@@ -190,12 +200,12 @@ final class XDPQueue: EventHandler, @unchecked Sendable {
                     try openSocket()
                 }
                 if d == .tx {
-                    txKring = kring
+                    bound.withLock { $0.tx = kring }
                     resetTX(slots: Int(kring.numSlots))
                     if let x = xsk { absorbOrphans(nmd_xsk_tx_completed(x)) }
                     txOn = true
                 } else {
-                    rxKring = kring
+                    bound.withLock { $0.rx = kring }
                     rxDropped = 0
                     rxFrames = 0
                     rxNanos = 0
@@ -229,7 +239,7 @@ final class XDPQueue: EventHandler, @unchecked Sendable {
                         log.info("\(setup?.ifname ?? "?") queue \(queue): \(abandoned) transmissions still in flight when TX left")
                     }
                     txOn = false
-                    txKring = nil
+                    bound.withLock { $0.tx = nil }
                     if !rxOn {
                         closeSocket()
                         releaseOwned()
@@ -244,7 +254,7 @@ final class XDPQueue: EventHandler, @unchecked Sendable {
                         if let k = rxKring { giveBackRX(k) }
                         releaseOwned()
                     }
-                    rxKring = nil
+                    bound.withLock { $0.rx = nil }
                 }
             }
         }
