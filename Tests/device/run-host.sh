@@ -146,7 +146,7 @@ run_test() {
 	if [ -z "$reason" ]; then result "$name (${secs} s)" 1; else result "$name (${secs} s)" 0 "$reason"; fi
 }
 
-expect 15   # the run_test lines below
+expect 16   # the run_test lines below
 run_test "nm_classic: legacy NIOCGINFO/NIOCREGIF flow and layout" 60 "$work/nm_classic"
 run_test "nm_api14: NIOCCTRL info, pools, options, extra buffers" 60 "$work/nm_api14"
 run_test "nm_errors: netmap's errno for wrong requests, corrupt rings, hostile slots, dry pools" 120 "$work/nm_errors"
