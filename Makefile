@@ -35,9 +35,9 @@ build: deps
 
 shim: $(SHIM)
 
-$(SHIM): Sources/Shim/netmapd_shim.c Sources/ABI/include/netmapd_abi.h
+$(SHIM): Sources/Shim/netmapd_shim.c Sources/ABI/CNetmapABI/include/netmapd_abi.h
 	@mkdir -p $(BUILD_DIR)
-	$(CC) $(CFLAGS) -fPIC -shared -fvisibility=hidden -I Sources/ABI/include -o $@ $< -ldl -pthread
+	$(CC) $(CFLAGS) -fPIC -shared -fvisibility=hidden -I Sources/ABI/CNetmapABI/include -o $@ $< -ldl -pthread
 
 # Every test: the engine in-process, then the real device on the host (FUSE
 # file), then real interfaces (veth in namespaces), then the daemon built

@@ -4,9 +4,9 @@
 # The engine's sources are compiled straight with swiftc/clang, one module at
 # a time, with -sanitize=fuzzer,address (coverage + ASan), so nothing here
 # touches Package.swift or the normal `swift build` / `swift test`:
-#   CNetmapABI, CNetmapSys (C)  ->  DeviceInterface  ->  NetmapCore
-#   ->  NetmapPorts (only Pipe/, Null/ and StandardPortProvider.swift: the
-#       ports the fuzzers need; Packet/ and its C libraries stay out)
+#   CNetmapABI, CNetmapSys (C)  ->  DeviceInterface  ->  NetmapCore (with
+#   its pipes and null ports; the interface backends and their C libraries
+#   are another module, NetmapPorts, which the fuzzers do not need)
 #   ->  one executable per Fuzz/Targets/<Name>/ + Fuzz/Targets/Common/
 # Usage: Fuzz/build.sh [target...]   (default: all targets)
 # Env:   SANITIZE (default fuzzer,address), OPT (default -O), SCRATCH (.build-fuzz)
@@ -44,13 +44,13 @@ stale() { # output inputs...
 # C modules.
 cat > "$MOD/CNetmapABI/module.modulemap.new" <<MM
 module CNetmapABI {
-    header "$ROOT/Sources/ABI/include/netmapd_abi.h"
+    header "$ROOT/Sources/ABI/CNetmapABI/include/netmapd_abi.h"
     export *
 }
 MM
 cat > "$MOD/CNetmapSys/module.modulemap.new" <<MM
 module CNetmapSys {
-    header "$ROOT/Sources/Core/CSys/include/nmd_sys.h"
+    header "$ROOT/Sources/Core/CNetmapSys/include/nmd_sys.h"
     export *
 }
 MM
@@ -59,11 +59,11 @@ for m in CNetmapABI CNetmapSys; do
         || mv "$MOD/$m/module.modulemap.new" "$MOD/$m/module.modulemap"
     rm -f "$MOD/$m/module.modulemap.new"
 done
-if stale "$OBJ/netmapd_abi.o" Sources/ABI/netmapd_abi.c Sources/ABI/include/netmapd_abi.h; then
-    clang -c -O1 -g $CSAN -I Sources/ABI/include Sources/ABI/netmapd_abi.c -o "$OBJ/netmapd_abi.o"
+if stale "$OBJ/netmapd_abi.o" Sources/ABI/CNetmapABI/netmapd_abi.c Sources/ABI/CNetmapABI/include/netmapd_abi.h; then
+    clang -c -O1 -g $CSAN -I Sources/ABI/CNetmapABI/include Sources/ABI/CNetmapABI/netmapd_abi.c -o "$OBJ/netmapd_abi.o"
 fi
-if stale "$OBJ/nmd_sys.o" Sources/Core/CSys/nmd_sys.c Sources/Core/CSys/include/nmd_sys.h; then
-    clang -c -O1 -g $CSAN -I Sources/Core/CSys/include Sources/Core/CSys/nmd_sys.c -o "$OBJ/nmd_sys.o"
+if stale "$OBJ/nmd_sys.o" Sources/Core/CNetmapSys/nmd_sys.c Sources/Core/CNetmapSys/include/nmd_sys.h; then
+    clang -c -O1 -g $CSAN -I Sources/Core/CNetmapSys/include Sources/Core/CNetmapSys/nmd_sys.c -o "$OBJ/nmd_sys.o"
 fi
 
 # Swift library modules, each compiled whole-module into one object; a module
@@ -81,9 +81,8 @@ swift_module() { # name sources...
 }
 swift_module DeviceInterface $(find Sources/Core/DeviceInterface -name '*.swift' | sort)
 swift_module NetmapCore $(find Sources/Core/NetmapCore -name '*.swift' | sort)
-swift_module NetmapPorts $(find Sources/Ports/Pipe Sources/Ports/Null -name '*.swift' | sort) Sources/Ports/StandardPortProvider.swift
 
-LIBS=("$OBJ/netmapd_abi.o" "$OBJ/nmd_sys.o" "$OBJ/DeviceInterface.o" "$OBJ/NetmapCore.o" "$OBJ/NetmapPorts.o")
+LIBS=("$OBJ/netmapd_abi.o" "$OBJ/nmd_sys.o" "$OBJ/DeviceInterface.o" "$OBJ/NetmapCore.o")
 COMMON=($(find Fuzz/Targets/Common -name '*.swift' | sort))
 for t in "${TARGETS[@]}"; do
     src=($(find "Fuzz/Targets/$t" -name '*.swift' | sort))

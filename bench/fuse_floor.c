@@ -38,7 +38,7 @@
  * there too.
  *
  * Build (from the repository root):
- *   gcc -O2 -g -Wall -Wextra -Werror -I Sources/ABI/include -I tools \
+ *   gcc -O2 -g -Wall -Wextra -Werror -I Sources/ABI/CNetmapABI/include -I tools \
  *       -o bench/fuse_floor bench/fuse_floor.c
  */
 #define _GNU_SOURCE

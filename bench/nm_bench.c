@@ -1,7 +1,7 @@
 /*
  * nm_bench: the netmap side of `make bench`, a sender and a receiver in the
  * style of pkt-gen, with the batch per sync as a parameter. Only the
- * project's ABI header (Sources/ABI/include/netmapd_abi.h) and tools/ are
+ * project's ABI header (Sources/ABI/CNetmapABI/include/netmapd_abi.h) and tools/ are
  * used: it runs unchanged against any netmap device.
  *
  *   nm_bench tx -i PORT -t SECONDS -l SIZE -b BATCH [-d DEVICE]

@@ -67,7 +67,7 @@ net_add_cleanup "rm -rf $work"
 net_add_cleanup "for m in $work/*/netmap $work/floor; do umount -l \$m; done"
 
 log "building the benchmark programs in $work"
-CFLAGS="-O2 -g -Wall -Wextra -Werror -I $root/Sources/ABI/include -I $root/tools -I $root/Sources/Ports/CXDPSys/include"
+CFLAGS="-O2 -g -Wall -Wextra -Werror -I $root/Sources/ABI/CNetmapABI/include -I $root/tools -I $root/Sources/Ports/CXDPSys/include"
 # shellcheck disable=SC2086
 {
 	gcc $CFLAGS -o "$work/nm_bench" "$here/nm_bench.c"

@@ -32,7 +32,7 @@ work=$(mktemp -d /tmp/netmapd-demo.XXXXXX)
 net_add_cleanup "rm -rf $work"
 net_add_cleanup "for m in $work/*/netmap; do umount -l \$m; done"
 for t in send recv; do
-	gcc -O2 -Wall -Wextra -I "$root/Sources/ABI/include" -o "$work/nmd-$t" "$root/tools/nmd-$t.c"
+	gcc -O2 -Wall -Wextra -I "$root/Sources/ABI/CNetmapABI/include" -o "$work/nmd-$t" "$root/tools/nmd-$t.c"
 done
 
 net_setup

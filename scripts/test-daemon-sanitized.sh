@@ -105,7 +105,7 @@ for san in "${sans[@]}"; do
 	shim=$root/$scratch/shim-ubsan/libnetmapd-shim.so
 	mkdir -p "$(dirname "$shim")"
 	gcc -O1 -g -Wall -Wextra -Werror -fsanitize=undefined -fPIC -shared \
-		-fvisibility=hidden -I Sources/ABI/include -o "$shim" Sources/Shim/netmapd_shim.c -ldl -pthread ||
+		-fvisibility=hidden -I Sources/ABI/CNetmapABI/include -o "$shim" Sources/Shim/netmapd_shim.c -ldl -pthread ||
 		{ failed=$((failed + 1)); failures+=("$san: shim build"); continue; }
 	echo "== $san: built in $((SECONDS - t0)) s"
 

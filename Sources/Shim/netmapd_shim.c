@@ -22,7 +22,7 @@
  * Not handled: mremap of a region mapping (the duplicate stays with the old
  * range), and programs that issue the mmap system call directly.
  *
- * Build: gcc -O2 -fPIC -shared -fvisibility=hidden -I Sources/ABI/include \
+ * Build: gcc -O2 -fPIC -shared -fvisibility=hidden -I Sources/ABI/CNetmapABI/include \
  *            -o libnetmapd-shim.so Sources/Shim/netmapd_shim.c -ldl -pthread
  */
 #define _GNU_SOURCE

@@ -4,7 +4,6 @@
 
 import DeviceInterface
 import NetmapCore
-import NetmapPorts
 import Testing
 
 /// Callers 100.. are in namespace 1, 200.. in namespace 2, others unknown.

@@ -6,7 +6,7 @@
  *   cuse_smoke --no-shim  registers and syncs without the shim: mmap must
  *                         fail with ENODEV (the probe should log the hint)
  *
- * Build: gcc -O2 -Wall -I Sources/ABI/include -o cuse_smoke Tests/device/cuse_smoke.c -pthread
+ * Build: gcc -O2 -Wall -I Sources/ABI/CNetmapABI/include -o cuse_smoke Tests/device/cuse_smoke.c -pthread
  * Exits 0 when every check passed. No timing assertions (it runs emulated).
  */
 #define _GNU_SOURCE

@@ -46,7 +46,7 @@ if [ -z "${FUSE_PROBE:-}" ]; then
 	swift build --package-path "$root" --scratch-path "$root/.build-fuse" --product FUSEProbe >&2
 	FUSE_PROBE=$(swift build --package-path "$root" --scratch-path "$root/.build-fuse" --show-bin-path)/FUSEProbe
 fi
-gcc -O2 -Wall -Wextra -Werror -I "$root/Sources/ABI/include" "$root/Tests/device/fuse_smoke.c" \
+gcc -O2 -Wall -Wextra -Werror -I "$root/Sources/ABI/CNetmapABI/include" "$root/Tests/device/fuse_smoke.c" \
 	-o "$work/fuse_smoke" -lpthread
 
 # --- start the front end ---

@@ -82,7 +82,7 @@ fi
 progs="nm_classic nm_api14 nm_errors nm_fidelity nm_pipe_rules nm_pipe_traffic nm_killer nm_faults"
 build_ok=1
 for p in $progs; do
-	if ! gcc -O2 -Wall -Wextra -Werror -pthread -I "$root/Sources/ABI/include" "$src/$p.c" -o "$work/$p" 2>"$work/gcc-$p.log"; then
+	if ! gcc -O2 -Wall -Wextra -Werror -pthread -I "$root/Sources/ABI/CNetmapABI/include" "$src/$p.c" -o "$work/$p" 2>"$work/gcc-$p.log"; then
 		cat "$work/gcc-$p.log"
 		build_ok=0
 	fi

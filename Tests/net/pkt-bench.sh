@@ -7,7 +7,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/netns-lib.sh"
 work=$(mktemp -d /tmp/netmapd-pkt-bench.XXXXXX)
 net_add_cleanup "rm -rf $work"
-gcc -O2 -Wall -Wextra -I "$here/../../Sources/ABI/include" -I "$here/../../tools" -o "$work/pkt_bench" "$here/pkt_bench.c"
+gcc -O2 -Wall -Wextra -I "$here/../../Sources/ABI/CNetmapABI/include" -I "$here/../../tools" -o "$work/pkt_bench" "$here/pkt_bench.c"
 net_setup
 secs=${BENCH_SECS:-2}
 b=$work/pkt_bench

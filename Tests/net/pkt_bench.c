@@ -1,6 +1,6 @@
 /*
  * pkt_bench.c: the measurements behind PacketPort's data-path choices
- * (Sources/Ports/Packet/PacketPort.swift, "Choices"). It drives AF_PACKET the
+ * (Sources/Ports/NetmapPorts/Packet/PacketPort.swift, "Choices"). It drives AF_PACKET the
  * ways the backend could, without the daemon, on a veth pair that
  * Tests/net/pkt-bench.sh makes in two fresh network namespaces.
  *

@@ -68,12 +68,12 @@ fi
 net_add_cleanup "rm -rf $work"
 net_add_cleanup "for m in $work/*/netmap; do umount -l \$m; done"
 
-cc() { gcc -O2 -Wall -Wextra -Werror -I "$root/Sources/ABI/include" -I "$root/tools" -o "$work/$1" "$2" || abort "build $2"; }
+cc() { gcc -O2 -Wall -Wextra -Werror -I "$root/Sources/ABI/CNetmapABI/include" -I "$root/tools" -o "$work/$1" "$2" || abort "build $2"; }
 cc nmd-send "$root/tools/nmd-send.c"
 cc nmd-recv "$root/tools/nmd-recv.c"
 cc pkt_peer "$here/pkt_peer.c"
 cc pkt_errors "$here/pkt_errors.c"
-gcc -O2 -Wall -Wextra -Werror -pthread -I "$root/Sources/ABI/include" -o "$work/nm_faults" "$root/Tests/device/nm_faults.c" \
+gcc -O2 -Wall -Wextra -Werror -pthread -I "$root/Sources/ABI/CNetmapABI/include" -o "$work/nm_faults" "$root/Tests/device/nm_faults.c" \
 	|| abort "build nm_faults.c"
 
 absent() { ! "$@"; }
@@ -548,7 +548,7 @@ fi
 # slot (nm_bench's full=N) or the kernel refused frames on the way to B
 # ($IF_A's tx_dropped grew).
 expect 1
-if gcc -O2 -Wall -Werror -I "$root/Sources/ABI/include" -I "$root/tools" -o "$work/nm_bench" "$root/bench/nm_bench.c" &&
+if gcc -O2 -Wall -Werror -I "$root/Sources/ABI/CNetmapABI/include" -I "$root/tools" -o "$work/nm_bench" "$root/bench/nm_bench.c" &&
 	gcc -O2 -Wall -Werror -o "$work/xdp_drop" "$root/bench/xdp_drop.c" -lbpf &&
 	in_b "$work/xdp_drop" attach "$IF_B" >/dev/null; then
 	for x in "$NS_A:$IF_A" "$NS_B:$IF_B"; do

@@ -27,7 +27,7 @@ parts=${BENCH_PARTS:-123}
 work=$(mktemp -d /dev/shm/netmapd-xdp-bench.XXXXXX)
 net_add_cleanup "rm -rf $work"
 net_add_cleanup "for m in $work/*/netmap; do umount -l \$m; done"
-cc() { gcc -O2 -Wall -Wextra -Werror -I "$root/Sources/ABI/include" -I "$root/tools" \
+cc() { gcc -O2 -Wall -Wextra -Werror -I "$root/Sources/ABI/CNetmapABI/include" -I "$root/tools" \
 	-I "$root/Sources/Ports/CXDPSys/include" -o "$work/$1" "${@:2}"; }
 cc xsk_bench "$here/xsk_bench.c" "$root/Sources/Ports/CXDPSys/nmd_xdp.c" -lxdp -lbpf
 cc nmd-send "$root/tools/nmd-send.c"

@@ -138,7 +138,7 @@ NETMAPD=$NETMAPD_BIN
 NETMAPCTL=$NETMAPCTL_BIN
 ok=1
 for p in svc_traffic svc_client; do
-	gcc -O2 -Wall -Wextra -Werror -I "$root/Sources/ABI/include" -I "$root/Tests/device" \
+	gcc -O2 -Wall -Wextra -Werror -I "$root/Sources/ABI/CNetmapABI/include" -I "$root/Tests/device" \
 		"$here/$p.c" -o "$work/$p" 2>>"$work/gcc.log" || ok=0
 done
 result "build netmapd, netmapctl and the test programs" $ok

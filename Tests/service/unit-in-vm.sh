@@ -259,7 +259,7 @@ command -v jq >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q
 echo "unit-in-vm: make install DESTDIR=$R/root (release build, scratch $scratch)"
 make -C "$root" --no-print-directory install DESTDIR="$R/root" INSTALL_SCRATCH="$scratch" >"$R/install.log" 2>&1 \
 	|| { tail -20 "$R/install.log"; fail "make install DESTDIR=..."; }
-gcc -O2 -Wall -Wextra -Werror -I "$root/Sources/ABI/include" -I "$root/Tests/device" \
+gcc -O2 -Wall -Wextra -Werror -I "$root/Sources/ABI/CNetmapABI/include" -I "$root/Tests/device" \
 	"$root/Tests/service/svc_traffic.c" -o "$R/svc_traffic" || fail "build svc_traffic"
 cp "$0" "$R/unit-in-vm.sh"
 # udevadm for checking the rule: Debian's udev package, unpacked for the VM

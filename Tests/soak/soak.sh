@@ -138,7 +138,7 @@ net_add_cleanup "for m in $work/*/netmap; do umount -l \$m; done"
 net_add_cleanup "for f in $work/lanes $work/pids/*; do [ -f \$f ] && kill -KILL \$(cat \$f); done"
 mkdir -p "$work/pids" "$work/res" "$work/pairs"
 
-cc() { gcc -O2 -Wall -Wextra -Werror -I "$root/Sources/ABI/include" -I "$root/tools" -o "$work/$1" "$2" || exit 1; }
+cc() { gcc -O2 -Wall -Wextra -Werror -I "$root/Sources/ABI/CNetmapABI/include" -I "$root/tools" -o "$work/$1" "$2" || exit 1; }
 cc nmd-send "$root/tools/nmd-send.c"
 cc nmd-recv "$root/tools/nmd-recv.c"
 cc soak_null "$here/soak_null.c"

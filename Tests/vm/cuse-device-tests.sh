@@ -179,12 +179,12 @@ else
 fi
 [ -x "$daemon" ] || { echo "cuse-device-tests: no netmapd at $daemon" >&2; exit 2; }
 mkdir -p "$out"
-gcc -O2 -g -Wall -Wextra -Werror -fPIC -shared -fvisibility=hidden -I Sources/ABI/include \
+gcc -O2 -g -Wall -Wextra -Werror -fPIC -shared -fvisibility=hidden -I Sources/ABI/CNetmapABI/include \
 	-o "$out/libnetmapd-shim.so" Sources/Shim/netmapd_shim.c -ldl -pthread
 for src in Tests/device/nm_*.c; do
-	gcc -O2 -g -Wall -I Sources/ABI/include -o "$out/$(basename "$src" .c)" "$src" -pthread
+	gcc -O2 -g -Wall -I Sources/ABI/CNetmapABI/include -o "$out/$(basename "$src" .c)" "$src" -pthread
 done
-gcc -O2 -g -Wall -I Sources/ABI/include -o "$out/pkt_errors" Tests/net/pkt_errors.c
+gcc -O2 -g -Wall -I Sources/ABI/CNetmapABI/include -o "$out/pkt_errors" Tests/net/pkt_errors.c
 export NM_TESTS="${NM_TESTS:-$default_tests}"
 results_init cuse-device-tests
 vm_out=$(mktemp /tmp/netmapd-cuse-device-tests.XXXXXX)

@@ -102,9 +102,9 @@ else
 fi
 [ -x "$probe" ] || { echo "cuse-smoke: no probe binary at $probe" >&2; exit 2; }
 if [ "$build" = 1 ] || [ ! -f "$out/libnetmapd-shim.so" ] || [ ! -x "$out/cuse_smoke" ]; then
-	gcc -O2 -g -Wall -Wextra -Werror -fPIC -shared -fvisibility=hidden -I Sources/ABI/include \
+	gcc -O2 -g -Wall -Wextra -Werror -fPIC -shared -fvisibility=hidden -I Sources/ABI/CNetmapABI/include \
 		-o "$out/libnetmapd-shim.so" Sources/Shim/netmapd_shim.c -ldl -pthread
-	gcc -O2 -g -Wall -Wextra -Werror -I Sources/ABI/include -o "$out/cuse_smoke" Tests/device/cuse_smoke.c -pthread
+	gcc -O2 -g -Wall -Wextra -Werror -I Sources/ABI/CNetmapABI/include -o "$out/cuse_smoke" Tests/device/cuse_smoke.c -pthread
 fi
 built=$(date +%s.%N)
 

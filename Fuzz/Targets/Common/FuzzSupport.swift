@@ -15,7 +15,6 @@ import Glibc
 import CNetmapABI
 import DeviceInterface
 import NetmapCore
-import NetmapPorts
 import Synchronization
 
 // MARK: input

@@ -9,7 +9,6 @@ import CNetmapABI
 import DeviceInterface
 import InProcessFrontEnd
 import NetmapCore
-import NetmapPorts
 import Synchronization
 
 /// A small region so tests are quick: 64 if objects, 64 ring objects of

@@ -7,7 +7,7 @@
  *
  * Only layouts and numbers live here, plus the few calls Swift cannot make
  * itself (variadic ioctl, process_vm_readv/writev from <sys/uio.h> under
- * _GNU_SOURCE). Everything else is Swift (Sources/FrontEnds/FUSEFile).
+ * _GNU_SOURCE). Everything else is Swift (Sources/FrontEnds/FUSEFrontEnd).
  */
 #ifndef CFUSE_KERNEL_H
 #define CFUSE_KERNEL_H

@@ -3,7 +3,7 @@
  * struct layouts (TPACKET_V2 frames, mmsghdr), a few socket calls whose
  * arguments are awkward in Swift, and the tc ingress BPF program that keeps
  * a port's received frames from the host stack (libbpf). No policy here: the
- * Swift side (Sources/Ports/Packet) decides what to call when.
+ * Swift side (Sources/Ports/NetmapPorts/Packet) decides what to call when.
  *
  * Every function returns a value >= 0 on success and -errno on failure.
  */

@@ -1,5 +1,5 @@
 /*
- * nmd_xdp.h: what the native backend (Sources/Ports/XDP) needs from C —
+ * nmd_xdp.h: what the native backend (Sources/Ports/NetmapPorts/XDP) needs from C —
  * AF_XDP sockets on libxdp's xsk API (one UMEM and one socket per interface
  * queue, the four rings behind small batch calls), the XDP program that
  * redirects bound queues to their sockets (libbpf), and the interface facts

@@ -2,7 +2,6 @@
 // through whichever InterfaceBackend the daemon was started with, each
 // looked up in the caller's network namespace.
 
-import NetmapCore
 
 /// Opens Linux interfaces as ports (AF_XDP, AF_PACKET; tests' fakes).
 public protocol InterfaceBackend: AnyObject, Sendable {

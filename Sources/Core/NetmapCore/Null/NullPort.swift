@@ -1,7 +1,6 @@
 // NullPort (§13): rings and nothing behind them. Used to reserve rings in an
 // allocator; syncs move nothing.
 
-import NetmapCore
 
 public final class NullPort: Port, @unchecked Sendable {
     public let name: String

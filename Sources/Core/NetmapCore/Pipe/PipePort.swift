@@ -10,7 +10,6 @@
 // release/acquire ordering after the slot copies; neither touches the other's
 // kring state, so the two sides never need a common lock.
 
-import NetmapCore
 import Synchronization
 
 /// The state two linked rings share.

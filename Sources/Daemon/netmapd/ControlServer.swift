@@ -1,6 +1,6 @@
 // The control socket: a Unix stream socket (default /run/netmapd/control)
 // that netmapctl asks for the daemon's status. The protocol is in
-// Sources/Control/Protocol/ControlProtocol.swift: one request per line, one
+// Sources/Control/NetmapControl/ControlProtocol.swift: one request per line, one
 // JSON line back.
 //
 // The daemon must never be held up or brought down by a client of this
