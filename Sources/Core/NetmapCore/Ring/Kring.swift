@@ -149,6 +149,13 @@ public final class Kring: @unchecked Sendable {
         syncLock.withLockIfAvailable { body() }
     }
 
+    /// Runs `body` holding the sync lock, waiting for whoever holds it
+    /// (NIOCTXSYNC/NIOCRXSYNC: their work must not be dropped).
+    @inline(__always)
+    public func syncWaiting(_ body: () -> Void) {
+        syncLock.withLock { body() }
+    }
+
     /// TX prologue (§5.3): head in [rhead … rtail], cur in [head … rtail].
     /// On success records rhead/rcur and restores a tail the user changed.
     public func txPrologue() -> Bool {

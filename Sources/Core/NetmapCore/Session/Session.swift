@@ -386,7 +386,12 @@ public final class Session: DeviceFile, RingWaiter, @unchecked Sendable {
                     continue
                 }
             }
-            _ = k.trySync {
+            // An explicit sync waits for the ring rather than skipping it:
+            // the ring may be held by something that is not a sync (a
+            // release reading which buffers the rings hold), and skipping
+            // would lose this sync's work for good (no later event redoes
+            // it, unlike a poll, which is woken again).
+            k.syncWaiting {
                 guard k.hasMemory else { return }
                 if d == .tx {
                     if !k.txPrologue() {
