@@ -104,8 +104,8 @@ def main():
         if g == "sync":
             entry["us"] = med([r["seconds"] / r["syncs"] * 1e6 for r in rs if r["syncs"]])
         else:
-            entry["mpps"] = med([rate(r) / 1e6 for r in rs])
-            entry["gbps"] = med([gbps(r) for r in rs])
+            entry["mpps"] = med([x / 1e6 for x in map(rate, rs) if x is not None])
+            entry["gbps"] = med([x for x in map(gbps, rs) if x is not None])
             entry["cpu_per_mframe"] = med([r["cpu_client"] / (moved(r) / 1e6) for r in rs if moved(r)])
             entry["delivered"] = med([r["peer_rx"] / r["frames"] for r in rs
                                       if r.get("peer_rx") is not None and r["frames"]])
@@ -128,8 +128,8 @@ def main():
             row["ratio"] = med(ratios)
             row["cpu_per_mframe"] = None
         else:
-            row["mpps"] = med([rate(r) / 1e6 for r in rs])
-            row["gbps"] = med([gbps(r) for r in rs])
+            row["mpps"] = med([x / 1e6 for x in map(rate, rs) if x is not None])
+            row["gbps"] = med([x for x in map(gbps, rs) if x is not None])
             row["us"] = med([r["seconds"] / r["syncs"] * 1e6 for r in rs if r["syncs"]])
             row["cpu_per_mframe"] = med([(r["cpu_client"] + r["cpu_daemon"]) / (moved(r) / 1e6)
                                          for r in rs if moved(r)])
@@ -175,7 +175,8 @@ def main():
     lines.append("| baseline | frame B | Mpps | Gbit/s | us | CPU s/Mframe | delivered |")
     lines.append("|---|---:|---:|---:|---:|---:|---:|")
     for e in baselines:
-        lines.append(f"| {e['what']} | {e['size'] or ''} | {f(e.get('mpps'), '{:.3f}')} | {f(e.get('gbps'), '{:.2f}')} "
+        lines.append(f"| {e['what']} | {e['size'] or ''} | {f(e.get('mpps'), '{:.3f}') or ('' if e['group'] == 'sync' else 'no result')} "
+                     f"| {f(e.get('gbps'), '{:.2f}')} "
                      f"| {f(e.get('us'), '{:.1f}')} | {f(e.get('cpu_per_mframe'), '{:.2f}')} "
                      f"| {f(e.get('delivered'), '{:.0%}')} |")
     lines.append("")
@@ -185,7 +186,8 @@ def main():
                  "| daemon peak MiB | delivered | x raw |")
     lines.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
-        lines.append(f"| {LABEL[r['group']]} | {r['size'] or ''} | {r['batch']} | {f(r.get('mpps'), '{:.3f}')} "
+        lines.append(f"| {LABEL[r['group']]} | {r['size'] or ''} | {r['batch']} "
+                     f"| {f(r.get('mpps'), '{:.3f}') or ('' if r['group'] == 'sync' else 'no result (run log)')} "
                      f"| {f(r.get('gbps'), '{:.2f}')} | {f(r.get('us'), '{:.1f}')} "
                      f"| {f(r.get('cpu_per_mframe'), '{:.2f}')} | {f(r.get('daemon_cpu_per_mframe'), '{:.2f}')} "
                      f"| {f(r.get('daemon_peak_mib'), '{:.1f}')} | {f(r.get('delivered'), '{:.0%}')} "
