@@ -10,20 +10,6 @@ import Glibc
 import DeviceInterface
 import Synchronization
 
-/// A set of buffer indices of one region, one bit each.
-struct BufferSet {
-    private var words: [UInt64]
-    init(count: Int) { words = [UInt64](repeating: 0, count: (count + 63) / 64) }
-    mutating func insert(_ i: UInt32) {
-        let w = Int(i >> 6)
-        if w < words.count { words[w] |= 1 << UInt64(i & 63) }
-    }
-    func contains(_ i: UInt32) -> Bool {
-        let w = Int(i >> 6)
-        return w < words.count && words[w] & (1 << UInt64(i & 63)) != 0
-    }
-}
-
 /// A registration request, whichever API carried it (§3.2, §3.4).
 public struct RegisterRequest: Sendable, Equatable {
     public var name: String
