@@ -15,19 +15,6 @@ import Testing
         return c.file.ioctl(NIOCCTRL, UnsafeMutableRawPointer(h))
     }
 
-    /// `count` options of `type` in caller memory, linked in order, status 12345.
-    func chain(_ c: TestClient, _ specs: [(type: UInt32, size: UInt64)]) -> [UnsafeMutablePointer<nmreq_option>] {
-        let opts = specs.map { s -> UnsafeMutablePointer<nmreq_option> in
-            let p = c.memory.allocate(64).bindMemory(to: nmreq_option.self, capacity: 1)
-            p.pointee.nro_reqtype = s.type
-            p.pointee.nro_size = s.size
-            p.pointee.nro_status = 12345
-            return p
-        }
-        for (a, b) in zip(opts, opts.dropFirst()) { a.pointee.nro_next = UInt64(UInt(bitPattern: b)) }
-        return opts
-    }
-
     func raw<T>(_ p: UnsafeMutablePointer<T>) -> UnsafeMutableRawPointer { UnsafeMutableRawPointer(p) }
 
     // MARK: 1. option walk (§3.3)
@@ -36,7 +23,7 @@ import Testing
         let c = t.client()
         let info = c.place(nmreq_port_info_get())
         // An unknown type skips the size checks: PORT_INFO_GET ignores it...
-        let big = chain(c, [(99, 8192)])
+        let big = c.optionChain([(99, 8192)])
         #expect(ctrl(c, "e0", NETMAP_REQ_PORT_INFO_GET, raw(info), options: raw(big[0])) == 0)
         #expect(big[0].pointee.nro_status == UInt32(EOPNOTSUPP))
         // ...and REGISTER fails on it, with nothing left registered.
@@ -46,11 +33,11 @@ import Testing
         #expect(c.txsync() == ENXIO)
         // A known type with the same size is EMSGSIZE, its header written
         // back with the status it was copied with (0).
-        let known = chain(c, [(UInt32(NETMAP_REQ_OPT_OFFSETS), 8192)])
+        let known = c.optionChain([(UInt32(NETMAP_REQ_OPT_OFFSETS), 8192)])
         #expect(ctrl(c, "e0", NETMAP_REQ_PORT_INFO_GET, raw(info), options: raw(known[0])) == EMSGSIZE)
         #expect(known[0].pointee.nro_status == 0)
         // A duplicate is found before the size of the second copy is looked at.
-        let dup = chain(c, [(UInt32(NETMAP_REQ_OPT_CSB), 40), (UInt32(NETMAP_REQ_OPT_CSB), 8192)])
+        let dup = c.optionChain([(UInt32(NETMAP_REQ_OPT_CSB), 40), (UInt32(NETMAP_REQ_OPT_CSB), 8192)])
         #expect(ctrl(c, "e0", NETMAP_REQ_PORT_INFO_GET, raw(info), options: raw(dup[0])) == EINVAL)
         #expect(dup[0].pointee.nro_status == UInt32(EINVAL) && dup[1].pointee.nro_status == UInt32(EINVAL))
     }
@@ -59,17 +46,17 @@ import Testing
         let c = t.client()
         let info = c.place(nmreq_port_info_get())
         // [valid, unknown, type 0, never reached]: 0, 0, EINVAL, untouched.
-        let o = chain(c, [(UInt32(NETMAP_REQ_OPT_CSB), 40), (77, 24), (0, 24), (UInt32(NETMAP_REQ_OPT_EXTMEM), 96)])
+        let o = c.optionChain([(UInt32(NETMAP_REQ_OPT_CSB), 40), (77, 24), (0, 24), (UInt32(NETMAP_REQ_OPT_EXTMEM), 96)])
         #expect(ctrl(c, "e0", NETMAP_REQ_PORT_INFO_GET, raw(info), options: raw(o[0])) == EINVAL)
         #expect(o.map(\.pointee.nro_status) == [0, 0, UInt32(EINVAL), 12345])
         // A fault in the middle: what was copied goes back with status 0.
-        let f = chain(c, [(77, 24), (78, 24)])
+        let f = c.optionChain([(77, 24), (78, 24)])
         f[1].pointee.nro_next = 0x10
         #expect(ctrl(c, "e0", NETMAP_REQ_PORT_INFO_GET, raw(info), options: raw(f[0])) == EFAULT)
         #expect(f[0].pointee.nro_status == 0 && f[1].pointee.nro_status == 0)
         #expect(f[0].pointee.nro_next == UInt64(UInt(bitPattern: f[1])))   // the user's pointer
         // A clean walk: every option reads EOPNOTSUPP.
-        let ok = chain(c, [(UInt32(NETMAP_REQ_OPT_CSB), 40), (77, 24)])
+        let ok = c.optionChain([(UInt32(NETMAP_REQ_OPT_CSB), 40), (77, 24)])
         #expect(ctrl(c, "e0", NETMAP_REQ_PORT_INFO_GET, raw(info), options: raw(ok[0])) == 0)
         #expect(ok.map(\.pointee.nro_status) == [UInt32(EOPNOTSUPP), UInt32(EOPNOTSUPP)])
     }
@@ -80,20 +67,20 @@ import Testing
     @Test func theCopyBufferEndsLongAndCyclicChains() {
         let c = t.client()
         let info = c.place(nmreq_port_info_get())
-        let fits = chain(c, Array(repeating: (UInt32(77), UInt64(24)), count: 128))
+        let fits = c.optionChain(Array(repeating: (UInt32(77), UInt64(24)), count: 128))
         #expect(ctrl(c, "e0", NETMAP_REQ_PORT_INFO_GET, raw(info), options: raw(fits[0])) == 0)
         #expect(fits.allSatisfy { $0.pointee.nro_status == UInt32(EOPNOTSUPP) })
-        let over = chain(c, Array(repeating: (UInt32(77), UInt64(24)), count: 129))
+        let over = c.optionChain(Array(repeating: (UInt32(77), UInt64(24)), count: 129))
         #expect(ctrl(c, "e0", NETMAP_REQ_PORT_INFO_GET, raw(info), options: raw(over[0])) == EMSGSIZE)
         #expect(over.allSatisfy { $0.pointee.nro_status == 12345 })
-        let cycle = chain(c, [(77, 24), (78, 24)])
+        let cycle = c.optionChain([(77, 24), (78, 24)])
         cycle[1].pointee.nro_next = UInt64(UInt(bitPattern: cycle[0]))
         #expect(ctrl(c, "e0", NETMAP_REQ_PORT_INFO_GET, raw(info), options: raw(cycle[0])) == EMSGSIZE)
         #expect(cycle[0].pointee.nro_status == 12345)
         // A known option's body counts against 4096 bytes together with the
         // request body and every option header, unknown ones too:
         // 32 + 101 x 24 + 1700 > 4096.
-        let kl = chain(c, Array(repeating: (UInt32(77), UInt64(24)), count: 100)
+        let kl = c.optionChain(Array(repeating: (UInt32(77), UInt64(24)), count: 100)
                        + [(UInt32(NETMAP_REQ_OPT_SYNC_KLOOP_EVENTFDS), 24 + 1700)])
         #expect(ctrl(c, "e0", NETMAP_REQ_PORT_INFO_GET, raw(info), options: raw(kl[0])) == EMSGSIZE)
         #expect(kl[100].pointee.nro_status == 0 && kl[0].pointee.nro_status == 0)

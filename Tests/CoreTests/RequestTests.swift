@@ -10,19 +10,6 @@ import Testing
     let t: TestEngine
     init() throws { t = try TestEngine(nics: [FakeNIC(name: "eth0", txRings: 2, rxRings: 2)]) }
 
-    /// Options laid out in caller memory, linked in order.
-    func options(_ c: TestClient, _ specs: [(type: UInt32, size: UInt64)]) -> [UnsafeMutablePointer<nmreq_option>] {
-        let opts = specs.map { s -> UnsafeMutablePointer<nmreq_option> in
-            let p = c.memory.allocate(128).bindMemory(to: nmreq_option.self, capacity: 1)
-            p.pointee.nro_reqtype = s.type
-            p.pointee.nro_size = s.size
-            p.pointee.nro_status = 12345
-            return p
-        }
-        for (a, b) in zip(opts, opts.dropFirst()) { a.pointee.nro_next = UInt64(UInt(bitPattern: b)) }
-        return opts
-    }
-
     func ctrl(_ c: TestClient, _ h: nmreq_header) -> (Int32, nmreq_header) {
         let p = c.place(h)
         let e = c.file.ioctl(NIOCCTRL, UnsafeMutableRawPointer(p))
@@ -80,7 +67,7 @@ import Testing
         let c = t.client()
         let body = c.place(nmreq_register())
         body.pointee.nr_mode = UInt32(NR_REG_ALL_NIC)
-        let opts = options(c, [(UInt32(NETMAP_REQ_OPT_OFFSETS), 56), (77, 24)])
+        let opts = c.optionChain([(UInt32(NETMAP_REQ_OPT_OFFSETS), 56), (77, 24)])
         let before = t.region.freeBufferCount
         let (e, _) = ctrl(c, TestClient.header("eth0", type: NETMAP_REQ_REGISTER, body: UnsafeMutableRawPointer(body),
                                                 options: UnsafeMutableRawPointer(opts[0])))
@@ -104,30 +91,30 @@ import Testing
                                       options: UnsafeMutableRawPointer(o[0]))).0
         }
         // Each option is copied with status 0; the walk stops at the bad one.
-        let zero = options(c, [(UInt32(NETMAP_REQ_OPT_CSB), 40), (0, 24)])
+        let zero = c.optionChain([(UInt32(NETMAP_REQ_OPT_CSB), 40), (0, 24)])
         #expect(run(zero) == EINVAL)
         #expect(zero[1].pointee.nro_status == UInt32(EINVAL) && zero[0].pointee.nro_status == 0)
 
-        let dup = options(c, [(UInt32(NETMAP_REQ_OPT_CSB), 40), (99, 24), (UInt32(NETMAP_REQ_OPT_CSB), 40)])
+        let dup = c.optionChain([(UInt32(NETMAP_REQ_OPT_CSB), 40), (99, 24), (UInt32(NETMAP_REQ_OPT_CSB), 40)])
         #expect(run(dup) == EINVAL)
         #expect(dup[0].pointee.nro_status == UInt32(EINVAL) && dup[2].pointee.nro_status == UInt32(EINVAL))
 
-        let cyclicKnown = options(c, [(UInt32(NETMAP_REQ_OPT_OFFSETS), 56)])
+        let cyclicKnown = c.optionChain([(UInt32(NETMAP_REQ_OPT_OFFSETS), 56)])
         cyclicKnown[0].pointee.nro_next = UInt64(UInt(bitPattern: cyclicKnown[0]))
         #expect(run(cyclicKnown) == EINVAL)
 
-        let cyclicUnknown = options(c, [(42, 24), (43, 24)])
+        let cyclicUnknown = c.optionChain([(42, 24), (43, 24)])
         cyclicUnknown[1].pointee.nro_next = UInt64(UInt(bitPattern: cyclicUnknown[0]))
         #expect(run(cyclicUnknown) == EMSGSIZE)
 
         // Sizes are checked for known types only (an unknown one is just left
         // EOPNOTSUPP, which PORT_INFO_GET ignores).
-        #expect(run(options(c, [(42, 4097)])) == 0)
-        #expect(run(options(c, [(UInt32(NETMAP_REQ_OPT_OFFSETS), 4097)])) == EMSGSIZE)
-        #expect(run(options(c, [(UInt32(NETMAP_REQ_OPT_SYNC_KLOOP_EVENTFDS), 4090)])) == EMSGSIZE)
+        #expect(run(c.optionChain([(42, 4097)])) == 0)
+        #expect(run(c.optionChain([(UInt32(NETMAP_REQ_OPT_OFFSETS), 4097)])) == EMSGSIZE)
+        #expect(run(c.optionChain([(UInt32(NETMAP_REQ_OPT_SYNC_KLOOP_EVENTFDS), 4090)])) == EMSGSIZE)
 
         // Other requests ignore options they do not use.
-        let ignored = options(c, [(UInt32(NETMAP_REQ_OPT_EXTMEM), 96)])
+        let ignored = c.optionChain([(UInt32(NETMAP_REQ_OPT_EXTMEM), 96)])
         #expect(run(ignored) == 0)
         #expect(ignored[0].pointee.nro_status == UInt32(EOPNOTSUPP))
     }
@@ -222,7 +209,7 @@ import Testing
 
     @Test func csbAndKloopAreAnsweredAsAbsent() {
         let c = t.client()
-        let csb = options(c, [(UInt32(NETMAP_REQ_OPT_CSB), 40)])
+        let csb = c.optionChain([(UInt32(NETMAP_REQ_OPT_CSB), 40)])
         #expect(ctrl(c, TestClient.header("eth0", type: NETMAP_REQ_CSB_ENABLE, body: nil)).0 == EINVAL)
         #expect(ctrl(c, TestClient.header("eth0", type: NETMAP_REQ_CSB_ENABLE, body: nil, options: UnsafeMutableRawPointer(csb[0]))).0 == 0)
         #expect(csb[0].pointee.nro_status == 0)

@@ -260,6 +260,20 @@ final class TestClient {
         return UnsafeMutableRawPointer(ring) + (ofs + Int(idx) * size)
     }
 
+    /// Options laid out in this client's memory, linked in order, each with
+    /// status 12345 (so a test sees which ones the daemon wrote back).
+    func optionChain(_ specs: [(type: UInt32, size: UInt64)]) -> [UnsafeMutablePointer<nmreq_option>] {
+        let opts = specs.map { s -> UnsafeMutablePointer<nmreq_option> in
+            let p = memory.allocate(128).bindMemory(to: nmreq_option.self, capacity: 1)
+            p.pointee.nro_reqtype = s.type
+            p.pointee.nro_size = s.size
+            p.pointee.nro_status = 12345
+            return p
+        }
+        for (a, b) in zip(opts, opts.dropFirst()) { a.pointee.nro_next = UInt64(UInt(bitPattern: b)) }
+        return opts
+    }
+
     func txsync() -> Int32 { file.ioctl(NIOCTXSYNC, nil) }
     func rxsync() -> Int32 { file.ioctl(NIOCRXSYNC, nil) }
     func poll(_ events: Int16, timeoutMs: Int = 0) -> Int16 { file.poll(events, timeoutMs: timeoutMs) }
