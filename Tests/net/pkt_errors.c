@@ -119,6 +119,25 @@ static int set_link(const char *name, int up)
 	return rc;
 }
 
+/* REGISTER `name` (mode and flags as given) and map the region; prints a
+ * check for each step. The mapping, or NULL when either failed. */
+static void *register_and_map(int fd, const char *name, uint32_t mode, uint64_t flags, const char *label,
+			      struct nmreq_register *r)
+{
+	char what[256];
+	memset(r, 0, sizeof *r);
+	r->nr_mode = mode;
+	r->nr_flags = flags;
+	int got = ctrl(fd, name, NETMAP_REQ_REGISTER, r);
+	snprintf(what, sizeof what, "REGISTER %s%s", name, label);
+	check(got == 0, what);
+	if (got)
+		return NULL;
+	void *mem = mmap(NULL, r->nr_memsize, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	check(mem != MAP_FAILED, "mmap");
+	return mem == MAP_FAILED ? NULL : mem;
+}
+
 struct later { const char *name; int ms; };
 
 static void *link_up_later(void *arg)
@@ -134,16 +153,8 @@ static int linkdown(int fd, const char *name)
 {
 	char what[256];
 	struct nmreq_register r;
-	memset(&r, 0, sizeof r);
-	r.nr_mode = NR_REG_ALL_NIC;
-	int got = ctrl(fd, name, NETMAP_REQ_REGISTER, &r);
-	snprintf(what, sizeof what, "REGISTER %s", name);
-	check(got == 0, what);
-	if (got)
-		return 1;
-	void *mem = mmap(NULL, r.nr_memsize, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	check(mem != MAP_FAILED, "mmap");
-	if (mem == MAP_FAILED)
+	void *mem = register_and_map(fd, name, NR_REG_ALL_NIC, 0, "", &r);
+	if (!mem)
 		return 1;
 	struct netmap_if *nifp = nmd_if(mem, r.nr_offset);
 	struct netmap_ring *tx = nmd_txring(nifp, 0);
@@ -226,16 +237,8 @@ static int badslots(int fd, const char *name, const char *ns, const char *peer_i
 	char what[256];
 	int s = peer_socket(ns, peer_if);
 	struct nmreq_register r;
-	memset(&r, 0, sizeof r);
-	r.nr_mode = NR_REG_ONE_NIC;
-	r.nr_flags = NR_TX_RINGS_ONLY;
-	int got = ctrl(fd, name, NETMAP_REQ_REGISTER, &r);
-	snprintf(what, sizeof what, "REGISTER %s, TX ring 0 only", name);
-	check(got == 0, what);
-	if (got)
-		return 1;
-	void *mem = mmap(NULL, r.nr_memsize, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (mem == MAP_FAILED)
+	void *mem = register_and_map(fd, name, NR_REG_ONE_NIC, NR_TX_RINGS_ONLY, ", TX ring 0 only", &r);
+	if (!mem)
 		return 1;
 	struct netmap_ring *tx = nmd_txring(nmd_if(mem, r.nr_offset), 0);
 	static const char zero_tag[] = "netmapd buffer zero";
@@ -363,15 +366,8 @@ int main(int argc, char **argv)
 		check(got == errno_named(argv[4]), what);
 	} else if (!strcmp(cmd, "vanish")) {
 		struct nmreq_register r;
-		memset(&r, 0, sizeof r);
-		r.nr_mode = NR_REG_ALL_NIC;
-		int got = ctrl(fd, name, NETMAP_REQ_REGISTER, &r);
-		snprintf(what, sizeof what, "REGISTER %s before deletion", name);
-		check(got == 0, what);
-		if (got)
+		if (!register_and_map(fd, name, NR_REG_ALL_NIC, 0, " before deletion", &r))
 			return 1;
-		void *mem = mmap(NULL, r.nr_memsize, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-		check(mem != MAP_FAILED, "mmap");
 		check(ioctl(fd, NIOCTXSYNC, NULL) == 0 && ioctl(fd, NIOCRXSYNC, NULL) == 0, "syncs succeed while the interface exists");
 		printf("ready\n");
 		fflush(stdout);
