@@ -38,11 +38,12 @@ struct StatusReport {
         if rings.isEmpty {
             out += "  (none)\n"
         } else {
-            var t = Table(["PORT", "RING", "SLOTS", "USERS", "PACKETS", "BYTES", "DROPS", "BAD SLOTS"],
-                          right: [false, false, true, true, true, true, true, true])
+            var t = Table(["PORT", "RING", "SLOTS", "USERS", "PACKETS", "BYTES", "DROPS", "BAD SLOTS", "MONITORS"],
+                          right: [false, false, true, true, true, true, true, true, false])
             for (name, r) in rings {
                 t.add([name, "\(r.direction) \(r.index)\(r.host ? " host" : "")", "\(r.slots)", "\(r.users)",
-                       "\(r.packets)", "\(r.bytes)", "\(r.drops)", "\(r.badSlots)"])
+                       "\(r.packets)", "\(r.bytes)", "\(r.drops)", "\(r.badSlots)",
+                       (r.monitors ?? []).joined(separator: " ")])
             }
             out += t.render(indent: 2)
         }

@@ -14,6 +14,8 @@ public struct EngineStatus: Codable, Sendable, Equatable {
         /// TX slots sent repaired (a buffer index beyond the pool, a length
         /// beyond the buffer), as netmap sends them.
         public var badSlots: UInt64
+        /// Names of the monitors watching this ring (absent when none).
+        public var monitors: [String]?
     }
 
     public struct PortStatus: Codable, Sendable, Equatable {
@@ -53,7 +55,8 @@ extension NetmapEngine {
                                   slots: Int(k.numSlots), users: k.users,
                                   packets: k.packets.load(ordering: .relaxed), bytes: k.bytes.load(ordering: .relaxed),
                                   drops: k.drops.load(ordering: .relaxed),
-                                  badSlots: k.badSlots.load(ordering: .relaxed))
+                                  badSlots: k.badSlots.load(ordering: .relaxed),
+                                  monitors: k.monitorNames.isEmpty ? nil : k.monitorNames)
             }
             let ns = a.port.netNamespace.flatMap { $0.isDaemons ? nil : $0.description }
             return EngineStatus.PortStatus(name: a.name, namespace: ns, backend: a.port.backendName, txRings: g.txRings,

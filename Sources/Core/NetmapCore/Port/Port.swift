@@ -14,6 +14,8 @@ public enum PortKind: Sendable, Equatable {
     case pipe
     /// A null port (§13).
     case null
+    /// A monitor of another port (§13).
+    case monitor
 }
 
 /// Ring counts and sizes of a port, as REGISTER and PORT_INFO_GET report them.
@@ -98,6 +100,7 @@ extension Port {
         case .pipe: "pipe"
         case .null: "null"
         case .interface: "interface"
+        case .monitor: "monitor"
         }
     }
 }

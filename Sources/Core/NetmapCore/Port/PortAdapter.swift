@@ -14,6 +14,8 @@ public final class PortAdapter: @unchecked Sendable {
     public internal(set) var alive = true
     /// The key the registry files this adapter under (pipes: Registry.pipeKey).
     var registryName: String
+    /// Monitors made of this port so far (their names count up, §13).
+    var monitorSerial = 0
 
     public init(port: Port, region: MemoryRegion, registryName: String? = nil) {
         self.port = port

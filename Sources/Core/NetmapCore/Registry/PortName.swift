@@ -49,6 +49,8 @@ public enum RegisterFlag {
     public static let monitorTX: UInt64 = 0x100
     public static let monitorRX: UInt64 = 0x200
     public static let zcopyMon: UInt64 = 0x400
+    /// Any of the three monitor flags.
+    public static let monitorAny: UInt64 = monitorTX | monitorRX | zcopyMon
     public static let exclusive: UInt64 = 0x800
     public static let rxRingsOnly: UInt64 = 0x2000
     public static let txRingsOnly: UInt64 = 0x4000

@@ -52,6 +52,8 @@ public final class Registry: @unchecked Sendable {
     public static let maxPipeRings = 256, maxPipeSlots = 4096
     /// Null ports made so far (each gets its own key).
     private var nullPorts: UInt64 = 0
+    /// Monitor ports made so far (each gets its own key).
+    private var monitorPorts: UInt64 = 0
     /// The slot count pipes and null ports get when the request names none
     /// (netmap's 1024; the fuzz targets lower it, so that each input costs
     /// less without leaving any path out). Set before the first request.
@@ -143,6 +145,27 @@ public final class Registry: @unchecked Sendable {
             let a = PortAdapter(port: port, region: region, registryName: key)
             adapters[key] = a
             return a
+        }
+    }
+
+    /// A new monitor of `parent` (§13); every monitor registration makes
+    /// its own, named after the parent and a counter.
+    func makeMonitor(of parent: PortAdapter, flags: UInt64, hints: PortHints) -> PortAdapter {
+        let port = MonitorPort(parent: parent, flags: flags, hints: hints, serial: parent.monitorSerial)
+        parent.monitorSerial += 1
+        monitorPorts &+= 1
+        let key = "\u{0}monitor \(monitorPorts)"
+        let a = PortAdapter(port: port, region: region, registryName: key)
+        adapters[key] = a
+        return a
+    }
+
+    /// The last file of `a` went: its monitors are forgotten (their syncs
+    /// fail with EIO from now on), as netmap does when a port leaves
+    /// netmap mode.
+    func leftNetmapMode(_ a: PortAdapter) {
+        for m in adapters.values {
+            if let mp = m.port as? MonitorPort, mp.parent === a { mp.orphan() }
         }
     }
 

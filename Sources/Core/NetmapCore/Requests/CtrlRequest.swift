@@ -312,5 +312,6 @@ struct Ctrl {
         body.set(30, UInt16(reply.geometry.hostRxRings))
         body.set(32, reply.memId)
         body.set(40, reply.extraBuffers)
+        body.set(48, reply.flags)
     }
 }

@@ -71,6 +71,12 @@ public final class Kring: @unchecked Sendable {
     /// Backend-private per-ring state (a socket, a pipe peer, ...).
     public var backendState: AnyObject?
 
+    /// Monitors hooked on this ring (MonitorPort.swift): copy monitors, and
+    /// the first zero-copy monitor of its chain. Changed under the registry
+    /// lock and syncLock, read by syncs under syncLock.
+    var copyMonitors: [MonitorRing] = []
+    var zeroCopyNext: MonitorRing?
+
     /// Sessions bound to this ring. An array (a handful at most) that a
     /// wake-up reads by reference: no allocation per sync.
     private let waiters = Lock.Protected<[Weak]>([])

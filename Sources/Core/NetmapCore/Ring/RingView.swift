@@ -93,6 +93,7 @@ public enum SlotFlag {
     public static let forward = UInt16(NS_FORWARD)
     public static let indirect = UInt16(NS_INDIRECT)
     public static let moreFrag = UInt16(NS_MOREFRAG)
+    public static let txMon = UInt16(NS_TXMON)
 }
 
 /// Ring index arithmetic, written once: indices live in 0 ..< n and only move

@@ -44,6 +44,8 @@ public struct RegisterReply: Sendable, Equatable {
     public var geometry: PortGeometry
     public var memId: UInt16
     public var extraBuffers: UInt32
+    /// nr_flags as echoed back (a zero-copy monitor adds both directions).
+    public var flags: UInt64 = 0
 }
 
 /// One file's binding to a port.
@@ -171,11 +173,8 @@ public final class Session: DeviceFile, RingWaiter, @unchecked Sendable {
         guard req.mode != RegisterMode.pipeMaster, req.mode != RegisterMode.pipeSlave else { throw .EINVAL }
         guard req.memId == 0 || req.memId == region.memId else { throw .EINVAL }
         if req.mode == RegisterMode.null && req.memId == 0 { throw .EINVAL }
-        if req.flags & (RegisterFlag.monitorTX | RegisterFlag.monitorRX | RegisterFlag.zcopyMon) != 0 {
-            // Deliberate: monitors are not implemented, and registering the
-            // monitored port instead would steal its traffic.
-            engine.log.info("pid \(client.pid): \(req.name): monitor ports are not supported")
-            throw .EOPNOTSUPP
+        if req.mode != RegisterMode.null && req.flags & RegisterFlag.monitorAny != 0 {
+            return try registerMonitorLocked(req)
         }
         let adapter = try registry.resolve(name: req.name, mode: req.mode, hints: req.hints,
                                           caller: req.caller > 0 ? req.caller : client.pid)
@@ -183,6 +182,38 @@ public final class Session: DeviceFile, RingWaiter, @unchecked Sendable {
             return try bindLocked(adapter, req)
         } catch {
             registry.dropIfUnused(adapter)
+            throw error
+        }
+    }
+
+    /// §8.1 step 2, §13: a monitor of the port the same request names
+    /// without the monitor flags. That port must be in netmap mode (EINVAL)
+    /// and the mode and ring id must be good for it (EINVAL); a zero-copy
+    /// monitor watches both directions and says so in the flags it echoes.
+    private func registerMonitorLocked(_ req: RegisterRequest) throws(NetmapError) -> (Binding, RegisterReply) {
+        var req = req
+        if req.flags & RegisterFlag.zcopyMon != 0 { req.flags |= RegisterFlag.monitorTX | RegisterFlag.monitorRX }
+        let parent = try registry.resolve(name: req.name, mode: req.mode, hints: req.hints,
+                                          caller: req.caller > 0 ? req.caller : client.pid)
+        let monitor: PortAdapter
+        do throws(NetmapError) {
+            guard parent.sessions > 0 else {
+                engine.log.info("pid \(client.pid): monitor of \(parent.name): the port is not in netmap mode")
+                throw .EINVAL
+            }
+            _ = try Self.intervals(mode: req.mode, ringid: req.ringid, flags: req.flags & ~RegisterFlag.monitorAny,
+                                   geometry: parent.geometry, kind: parent.port.kind)
+            monitor = registry.makeMonitor(of: parent, flags: req.flags, hints: req.hints)
+        } catch {
+            registry.dropIfUnused(parent)
+            throw error
+        }
+        do {
+            var (b, reply) = try bindLocked(monitor, req)
+            reply.flags = req.flags
+            return (b, reply)
+        } catch {
+            registry.dropIfUnused(monitor)
             throw error
         }
     }
@@ -298,7 +329,7 @@ public final class Session: DeviceFile, RingWaiter, @unchecked Sendable {
         let b = Binding(adapter: adapter, tx: tx, rx: rx, flags: req.flags, ifOffset: ifOff)
         engine.log.debug("pid \(client.pid): registered \(adapter.name) mode \(req.mode) ring \(req.ringid): TX \(txr) RX \(rxr), \(extras.count) extra buffers")
         let reply = RegisterReply(offset: UInt64(ifOff), memsize: UInt64(region.size), geometry: g,
-                                  memId: region.memId, extraBuffers: UInt32(extras.count))
+                                  memId: region.memId, extraBuffers: UInt32(extras.count), flags: req.flags)
         return (b, reply)
     }
 
@@ -342,6 +373,7 @@ public final class Session: DeviceFile, RingWaiter, @unchecked Sendable {
             }
         }
         a.sessions -= 1
+        if a.sessions == 0 { registry.leftNetmapMode(a) }
         registry.dropIfUnused(a)
         registry.sessionReleased()
     }
@@ -398,9 +430,13 @@ public final class Session: DeviceFile, RingWaiter, @unchecked Sendable {
     /// The backend's txsync, counting what it took; true on success.
     @inline(__always)
     static func txsync(_ k: Kring, _ port: Port, _ flags: SyncFlags) -> Bool {
-        let before = k.hwcur
+        let before = k.hwcur, tailBefore = k.hwtail
         guard port.txsync(k, flags: flags) == 0 else { return false }
         k.countSlots(from: before, to: k.hwcur, repaired: port.kind == .interface)
+        // Monitor hook (every port kind passes here): what was sent, what came back.
+        if !k.copyMonitors.isEmpty || k.zeroCopyNext != nil {
+            k.monitorsAfterTxsync(sentFrom: before, reclaimedFrom: tailBefore)
+        }
         return true
     }
 
@@ -408,8 +444,13 @@ public final class Session: DeviceFile, RingWaiter, @unchecked Sendable {
     @inline(__always)
     static func rxsync(_ k: Kring, _ port: Port, _ flags: SyncFlags) -> Bool {
         let before = k.hwtail
+        // Monitor hooks (every port kind passes here): released slots to a
+        // zero-copy monitor before the backend takes them back, new ones to
+        // copy monitors after.
+        if k.zeroCopyNext != nil { k.monitorsBeforeRxsync() }
         guard port.rxsync(k, flags: flags) == 0 else { return false }
         k.countSlots(from: before, to: k.hwtail)
+        if !k.copyMonitors.isEmpty { k.monitorsAfterRxsync(receivedFrom: before) }
         return true
     }
 
