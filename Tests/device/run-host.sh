@@ -79,7 +79,7 @@ if [ -z "${NETMAPD_BIN:-}" ]; then
 fi
 [ -x "$NETMAPD_BIN" ] || { result "netmapd binary" 0 "$NETMAPD_BIN not executable"; finish; }
 
-progs="nm_classic nm_api14 nm_errors nm_fidelity nm_pipe_rules nm_pipe_traffic nm_killer nm_faults"
+progs="nm_classic nm_api14 nm_errors nm_fidelity nm_pipe_rules nm_pipe_traffic nm_killer nm_faults nm_monitor"
 build_ok=1
 for p in $progs; do
 	if ! gcc -O2 -Wall -Wextra -Werror -pthread -I "$root/Sources/ABI/CNetmapABI/include" "$src/$p.c" -o "$work/$p" 2>"$work/gcc-$p.log"; then
@@ -146,7 +146,7 @@ run_test() {
 	if [ -z "$reason" ]; then result "$name (${secs} s)" 1; else result "$name (${secs} s)" 0 "$reason"; fi
 }
 
-expect 16   # the run_test lines below
+expect 20   # the run_test lines below
 run_test "nm_classic: legacy NIOCGINFO/NIOCREGIF flow and layout" 60 "$work/nm_classic"
 run_test "nm_api14: NIOCCTRL info, pools, options, extra buffers" 60 "$work/nm_api14"
 run_test "nm_errors: netmap's errno for wrong requests, corrupt rings, hostile slots, dry pools" 120 "$work/nm_errors"
@@ -178,6 +178,14 @@ export work
 run_test "nm_pipe_traffic: 4 pipes in parallel, 200000 frames each" 180 bash -c par
 run_test "nm_killer: $killer_runs SIGKILLs mid-traffic, then register/close churn" 300 "$work/nm_killer" "$killer_runs"
 run_test "nm_faults mapped_close: a registration lives until munmap or exit, not close" 60 "$work/nm_faults" mapped_close
+# monitors (issue #16): about 10 s together
+run_test "nm_monitor copy: /t on the sending end and two /r on the receiving end of a pipe see all $frames frames" 300 \
+	"$work/nm_monitor" copy "$frames"
+run_test "nm_monitor zcopy: a /z monitor of the sending end gets all $frames frames, the receiver too" 300 \
+	"$work/nm_monitor" zcopy "$frames"
+run_test "nm_monitor churn: monitors of every kind come, go and are SIGKILLed mid-transfer; pool whole" 300 \
+	"$work/nm_monitor" churn "$frames"
+run_test "nm_monitor errors: netmap's errnos for monitors, legacy flags, orphaned monitors" 60 "$work/nm_monitor" errors
 
 # --- the daemon's log: no warnings, errors or leaks it had to reclaim ---
 expect 3   # the log, the stop, nothing left
