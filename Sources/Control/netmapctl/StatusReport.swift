@@ -38,12 +38,14 @@ struct StatusReport {
         if rings.isEmpty {
             out += "  (none)\n"
         } else {
-            var t = Table(["PORT", "RING", "SLOTS", "USERS", "PACKETS", "BYTES", "DROPS", "BAD SLOTS", "MONITORS"],
-                          right: [false, false, true, true, true, true, true, true, false])
+            // The MONITORS column (issue #16) only when some ring has a monitor.
+            let monitored = rings.contains { !($0.1.monitors ?? []).isEmpty }
+            var t = Table(["PORT", "RING", "SLOTS", "USERS", "PACKETS", "BYTES", "DROPS", "BAD SLOTS"] + (monitored ? ["MONITORS"] : []),
+                          right: [false, false, true, true, true, true, true, true] + (monitored ? [false] : []))
             for (name, r) in rings {
                 t.add([name, "\(r.direction) \(r.index)\(r.host ? " host" : "")", "\(r.slots)", "\(r.users)",
-                       "\(r.packets)", "\(r.bytes)", "\(r.drops)", "\(r.badSlots)",
-                       (r.monitors ?? []).joined(separator: " ")])
+                       "\(r.packets)", "\(r.bytes)", "\(r.drops)", "\(r.badSlots)"]
+                      + (monitored ? [(r.monitors ?? []).joined(separator: " ")] : []))
             }
             out += t.render(indent: 2)
         }
