@@ -21,6 +21,9 @@
  *       nothing (so a pipe's sender can finish); gives up if nothing comes
  *       within WAIT seconds (10).
  *       Prints "nm_bench: ready" on stderr once registered.
+ *       With -M r|t|rt|z it registers a monitor of PORT instead (NR_MONITOR_RX,
+ *       NR_MONITOR_TX, both, NR_ZCOPY_MON): what the monitor saw is counted,
+ *       and the monitored port leaving netmap mode (POLLERR) ends the run.
  *   nm_bench sync -i PORT -t SECONDS [-d DEVICE]
  *       Registers PORT and times empty NIOCTXSYNC calls (nothing queued):
  *       the round trip to the daemon and back.
@@ -47,7 +50,7 @@ static void report(const char *mode, uint64_t frames, uint64_t bytes, double sec
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: nm_bench tx|rx|sync -i PORT -t SECONDS [-l SIZE] [-b BATCH] [-d DEVICE] [-W WAIT]\n");
+	fprintf(stderr, "usage: nm_bench tx|rx|sync -i PORT -t SECONDS [-l SIZE] [-b BATCH] [-d DEVICE] [-W WAIT] [-M r|t|rt|z]\n");
 	exit(2);
 }
 
@@ -129,6 +132,8 @@ static int tx(struct nmd_port *p, double secs, unsigned size, unsigned batch)
 	return 0;
 }
 
+static uint64_t monitor_flags;
+
 static int rx(struct nmd_port *p, double secs, unsigned batch, double wait)
 {
 	fprintf(stderr, "nm_bench: ready\n");
@@ -137,8 +142,11 @@ static int rx(struct nmd_port *p, double secs, unsigned batch, double wait)
 	int done = 0;
 	struct pollfd pfd = { .fd = p->fd, .events = POLLIN };
 	for (;;) {
-		if (sync_poll(&pfd, 100, &syncs))
+		if (sync_poll(&pfd, 100, &syncs)) {
+			if (monitor_flags && frames)
+				break;   /* the monitored port left netmap mode */
 			return 1;
+		}
 		t = nmd_now();
 		uint64_t got = 0, gotbytes = 0;
 		for (unsigned ri = p->first_rx; ri < p->last_rx; ri++) {
@@ -221,7 +229,7 @@ int main(int argc, char **argv)
 	unsigned size = 60, batch = 512;
 	int c;
 	optind = 2;
-	while ((c = getopt(argc, argv, "i:t:l:b:d:W:")) != -1) {
+	while ((c = getopt(argc, argv, "i:t:l:b:d:W:M:")) != -1) {
 		switch (c) {
 		case 'i': port = optarg; break;
 		case 't': secs = atof(optarg); break;
@@ -229,6 +237,12 @@ int main(int argc, char **argv)
 		case 'b': batch = (unsigned)atoi(optarg); break;
 		case 'd': dev = optarg; break;
 		case 'W': wait = atof(optarg); break;
+		case 'M':
+			monitor_flags = (strchr(optarg, 'r') ? NR_MONITOR_RX : 0) | (strchr(optarg, 't') ? NR_MONITOR_TX : 0) |
+			    (strchr(optarg, 'z') ? NR_ZCOPY_MON : 0);
+			if (!monitor_flags)
+				usage();
+			break;
 		default: usage();
 		}
 	}
@@ -236,7 +250,7 @@ int main(int argc, char **argv)
 		usage();
 	uint64_t flags = strcmp(mode, "tx") == 0 ? NR_TX_RINGS_ONLY : strcmp(mode, "rx") == 0 ? NR_RX_RINGS_ONLY : 0;
 	struct nmd_port p;
-	if (nmd_port_open(&p, dev, port, flags))
+	if (nmd_port_open(&p, dev, port, flags | monitor_flags))
 		return 1;
 	int rc;
 	if (strcmp(mode, "tx") == 0)

@@ -25,15 +25,15 @@ import time
 from collections import defaultdict
 
 BATCH_ORDER = ["1", "8", "64", "256", "512", "ring"]
-GROUPS = ["xdp-tx", "xdp-rx", "pkt-tx", "pkt-rx", "pipe", "sync"]
+GROUPS = ["xdp-tx", "xdp-rx", "pkt-tx", "pkt-rx", "pipe", "pipe-mon", "sync"]
 LABEL = {
     "xdp-tx": "AF_XDP TX", "xdp-rx": "AF_XDP RX", "pkt-tx": "AF_PACKET TX",
-    "pkt-rx": "AF_PACKET RX", "pipe": "pipe", "sync": "empty sync",
+    "pkt-rx": "AF_PACKET RX", "pipe": "pipe", "pipe-mon": "pipe + /r copy monitor", "sync": "empty sync",
 }
 RAW_LABEL = {
     "xdp-tx": "raw AF_XDP TX", "xdp-rx": "raw AF_XDP RX",
     "pkt-tx": "raw TPACKET_V2 TX ring", "pkt-rx": "raw TPACKET_V3 RX ring",
-    "sync": "no-op FUSE ioctl (floor)",
+    "sync": "no-op FUSE ioctl (floor)", "pipe-mon": "pipe at 512, no monitor",
 }
 # (group, size, batch, comparison, threshold, what)
 TARGETS = [
@@ -43,6 +43,7 @@ TARGETS = [
     ("pkt-rx", 60, "512", "ratio>=", 0.9, "AF_PACKET backend RX >= 0.9x raw TPACKET_V3"),
     ("sync", 0, "-", "ratio<=", 1.5, "empty sync round trip <= 1.5x FUSE no-op floor"),
     ("pipe", 60, "512", "mpps>=", 10.0, "pipe between two processes >= 10 Mpps at 512"),
+    ("pipe-mon", 60, "512", "ratio>=", 0.7, "pipe at 512 with a /r copy monitor >= 0.7x without"),
 ]
 
 

@@ -6,7 +6,7 @@
 #
 # Environment: BENCH_SECS seconds per run (2), BENCH_ROUNDS rounds (3),
 # BENCH_SIZES frame sizes (60 1514), BENCH_BATCHES (1 8 64 256 512 ring),
-# BENCH_GROUPS which groups (xdp-tx xdp-rx pkt-tx pkt-rx pipe sync),
+# BENCH_GROUPS which groups (xdp-tx xdp-rx pkt-tx pkt-rx pipe pipe-mon sync),
 # BENCH_OUT results folder (bench-results/<date>; bench-results/latest
 # points at the newest).
 #
@@ -30,6 +30,8 @@
 #   pkt-rx  raw AF_PACKET TPACKET_V3 RX ring   vs  nm_bench rx, --backend packet
 #   pipe    nm_bench tx -> nm_bench rx over a netmap pipe through the device
 #           (60-byte frames; no raw counterpart: compared with the target)
+#   pipe-mon the same pipe at batch 512 with a /r copy monitor of the
+#           receiving end vs without (the baseline, first and last)
 #   sync    empty NIOCTXSYNC round trip through netmapd (nm_bench sync on a
 #           pipe end) vs a no-op ioctl answered by bench/fuse_floor.c, a
 #           minimal single-threaded FUSE server on the same kind of file
@@ -48,7 +50,7 @@ secs=${BENCH_SECS:-2}
 rounds=${BENCH_ROUNDS:-3}
 sizes=${BENCH_SIZES:-60 1514}
 batches=${BENCH_BATCHES:-1 8 64 256 512 ring}
-groups=${BENCH_GROUPS:-xdp-tx xdp-rx pkt-tx pkt-rx pipe sync}
+groups=${BENCH_GROUPS:-xdp-tx xdp-rx pkt-tx pkt-rx pipe pipe-mon sync}
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
 out=${BENCH_OUT:-$root/bench-results/$stamp}
 mkdir -p "$out" "$root/bench-results"
@@ -165,17 +167,26 @@ rx_nm() { # ROUND GROUP DAEMONPID DEV SIZE BATCH
 	record "$1" "$2" netmapd "${2%%-*}" rx "$5" "$6" "$(cat "$work/rx.out")" "$3" "$c0"
 }
 
-pipe_nm() { # ROUND BATCH
-	local b=$2 c0 i
+pipe_nm() { # ROUND BATCH [GROUP KIND MONITOR]
+	local b=$2 c0 i g=${3:-pipe} kind=${4:-netmapd} mon=${5:-} mp=
 	[ "$b" = ring ] && b=$(ring_batch)
 	hwm_reset "$PID_PKT"; c0=$(dcpu "$PID_PKT")
 	"$work/nm_bench" rx -d "$work/pkt/netmap" -i "bench{$1" -t "$secs" -b "$b" >"$work/rx.out" 2>"$work/rx.err" &
 	local rp=$!
 	for i in $(seq 100); do grep -q ready "$work/rx.err" && break; sleep 0.05; done
+	if [ -n "$mon" ]; then   # a monitor of the receiving end, before the sender starts
+		"$work/nm_bench" rx -d "$work/pkt/netmap" -i "bench{$1" -M "$mon" -t "$secs" -b "$b" >"$work/mon.out" 2>"$work/mon.err" &
+		mp=$!
+		for i in $(seq 100); do grep -q ready "$work/mon.err" && break; sleep 0.05; done
+	fi
 	local line
 	line=$("$work/nm_bench" tx -d "$work/pkt/netmap" -i "bench}$1" -t "$secs" -l 60 -b "$b" 2>"$work/err") \
 		|| log "nm_bench pipe tx (batch $2): $(cat "$work/err")"
 	wait $rp || log "nm_bench pipe rx (batch $2): $(cat "$work/rx.err")"
+	if [ -n "$mp" ]; then
+		wait $mp || log "nm_bench /$mon monitor (batch $2): $(cat "$work/mon.err")"
+		log "pipe, batch $2: the /$mon monitor saw $(field frames "$(cat "$work/mon.out")") frames, the receiver $(field frames "$(cat "$work/rx.out")") (counted windows)"
+	fi
 	local rx
 	rx=$(cat "$work/rx.out")
 	# The sender's count and time (its drain needs the receiver); the
@@ -183,7 +194,7 @@ pipe_nm() { # ROUND BATCH
 	local rcpu
 	rcpu=$(field cpu "$rx")
 	line=$(awk -v l="$line" -v r="${rcpu:-0}" 'BEGIN { n = split(l, a, " "); for (i = 1; i <= n; i++) { if (a[i] ~ /^cpu=/) { split(a[i], c, "="); a[i] = sprintf("cpu=%.4f", c[2] + r) } printf "%s%s", a[i], (i < n ? " " : "\n") } }')
-	record "$1" pipe netmapd pipe pipe 60 "$2" "$line" "$PID_PKT" "$c0"
+	record "$1" "$g" "$kind" pipe pipe 60 "$2" "$line" "$PID_PKT" "$c0"
 }
 
 # The sync group pins client and server (every daemon thread) to CPU 0: a
@@ -231,6 +242,12 @@ for r in $(seq "$rounds"); do
 			done ;;
 		pipe)
 			for b in $(order "$r" $batches); do pipe_nm "$r" "$b"; done ;;
+		pipe-mon)
+			# The same pipe at batch 512 without (first and last: the
+			# baseline) and with a /r copy monitor of the receiving end.
+			pipe_nm "$r" 512 pipe-mon raw
+			pipe_nm "$r" 512 pipe-mon netmapd r
+			pipe_nm "$r" 512 pipe-mon raw ;;
 		sync)
 			sync_runs "$r" ;;
 		*) log "unknown group $g" ;;
