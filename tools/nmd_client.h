@@ -115,7 +115,8 @@ struct nmd_port {
 };
 
 /* Registers `name` ("netmap:" prefix optional; a "-N" suffix binds NIC ring
- * pair N only) on `dev`, direction-only with NR_TX_RINGS_ONLY /
+ * pair N only; a "/FLAGS" suffix as libnetmap's: r, t, z monitors, x
+ * exclusive) on `dev`, direction-only with NR_TX_RINGS_ONLY /
  * NR_RX_RINGS_ONLY in `flags`, asking for `extra` extra buffers (chained
  * from nifp->ni_bufs_head). Returns 0 or an errno, with a message. */
 static inline int nmd_port_open_extra(struct nmd_port *p, const char *dev, const char *name, uint64_t flags,
@@ -126,6 +127,14 @@ static inline int nmd_port_open_extra(struct nmd_port *p, const char *dev, const
 		name += 7;
 	char ifname[NETMAP_REQ_IFNAMSIZ];
 	snprintf(ifname, sizeof ifname, "%s", name);
+	/* libnetmap's "/FLAGS" suffix, after any ring spec: r t z monitors, x exclusive. */
+	char *slash = strrchr(ifname, '/');
+	if (slash) {
+		for (const char *f = slash + 1; *f; f++)
+			flags |= *f == 'r' ? NR_MONITOR_RX : *f == 't' ? NR_MONITOR_TX : *f == 'z' ? NR_ZCOPY_MON :
+			    *f == 'x' ? NR_EXCLUSIVE : 0;
+		*slash = 0;
+	}
 	int ring = -1;
 	char *dash = strrchr(ifname, '-');
 	if (dash && dash[1] >= '0' && dash[1] <= '9') {

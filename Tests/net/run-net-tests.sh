@@ -185,6 +185,43 @@ count=$(( count < 200000 ? count : 200000 ))
 RECV_ARGS="-x 4096" nm_to_nm "$RUN_B" "$IF_B" "$RUN_A" "$IF_A" "netmap B -> netmap A, receiver swapping buffers"
 count=$saved
 
+# ---- monitors of interface ports (issue #16) ----
+# A -> B with a /r copy monitor of B's interface (in B) and a /t copy
+# monitor of A's (in A): each must see every frame, byte-exact, once. Both
+# ports are held in netmap mode by a second program each (a receiver on A
+# that gets nothing, a sender on B of one frame of another stream a second),
+# so that the /t monitor is there before the sender's first frame and the
+# /r one is not cut off when the receiver leaves (netmap's rule). A monitor
+# that falls a ring behind loses frames, as in netmap: the pace is lower
+# here (20000 frames/s) so that a monitor descheduled for ~50 ms keeps up.
+expect 3
+mcount=$(( count < 50000 ? count : 50000 ))
+mon=$work/mon
+$RUN_B "$work/nmd-recv" -d "$DEV" -i "$IF_B" -n $mcount -l 60-1514 -T 3 >"$mon.recv" 2>"$mon.recv.err" &
+mrp=$!
+wait_line "$mon.recv.err" ready
+$RUN_B "$work/nmd-send" -d "$DEV" -i "$IF_B" -n 1000 -R 1 -s 9 -q >/dev/null 2>&1 &
+mholdb=$!
+$RUN_B "$work/nmd-recv" -d "$DEV" -i "$IF_B/r" -n $mcount -l 60-1514 -T 3 >"$mon.r" 2>"$mon.r.err" &
+mrm=$!
+$RUN_A "$work/nmd-recv" -d "$DEV" -i "$IF_A" -W 120 -T 120 >/dev/null 2>"$mon.hold.err" &
+mhold=$!
+wait_line "$mon.hold.err" ready
+$RUN_A "$work/nmd-recv" -d "$DEV" -i "$IF_A/t" -n $mcount -l 60-1514 -T 3 >"$mon.t" 2>"$mon.t.err" &
+mtm=$!
+wait_line "$mon.r.err" ready
+wait_line "$mon.t.err" ready
+$RUN_A "$work/nmd-send" -d "$DEV" -i "$IF_A" -n $mcount -l 60-1514 -R 20000 -q >"$mon.send" 2>&1
+msrc=$?
+wait $mrp; mrrc=$?
+wait $mrm; mrrm=$?
+wait $mtm; mrtm=$?
+kill $mhold $mholdb 2>/dev/null; wait $mhold $mholdb 2>/dev/null
+cat "$mon.recv" "$mon.r" "$mon.t"
+check "monitored transfer A -> B: $mcount frames arrive byte-exact" test $msrc = 0 -a $mrrc = 0 || drops
+check "a /r monitor of $IF_B ($backend) sees all $mcount frames byte-exact" test $mrrm = 0 || cat "$mon.r.err"
+check "a /t monitor of $IF_A ($backend) sees all $mcount frames byte-exact" test $mrtm = 0 || cat "$mon.t.err"
+
 # ---- names mean the caller's interfaces (one daemon, three namespaces) ----
 expect 21
 
