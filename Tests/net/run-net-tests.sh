@@ -194,7 +194,9 @@ count=$saved
 # /r one is not cut off when the receiver leaves (netmap's rule). A monitor
 # that falls a ring behind loses frames, as in netmap: the pace is lower
 # here (20000 frames/s) so that a monitor descheduled for ~50 ms keeps up.
-expect 3
+# A /z monitor of B's interface gets, by buffer swap, what B's receiver
+# released: every frame as well.
+expect 4
 mcount=$(( count < 50000 ? count : 50000 ))
 mon=$work/mon
 $RUN_B "$work/nmd-recv" -d "$DEV" -i "$IF_B" -n $mcount -l 60-1514 -T 3 >"$mon.recv" 2>"$mon.recv.err" &
@@ -204,23 +206,28 @@ $RUN_B "$work/nmd-send" -d "$DEV" -i "$IF_B" -n 1000 -R 1 -s 9 -q >/dev/null 2>&
 mholdb=$!
 $RUN_B "$work/nmd-recv" -d "$DEV" -i "$IF_B/r" -n $mcount -l 60-1514 -T 3 >"$mon.r" 2>"$mon.r.err" &
 mrm=$!
+$RUN_B "$work/nmd-recv" -d "$DEV" -i "$IF_B/z" -n $mcount -l 60-1514 -T 3 >"$mon.z" 2>"$mon.z.err" &
+mzm=$!
 $RUN_A "$work/nmd-recv" -d "$DEV" -i "$IF_A" -W 120 -T 120 >/dev/null 2>"$mon.hold.err" &
 mhold=$!
 wait_line "$mon.hold.err" ready
 $RUN_A "$work/nmd-recv" -d "$DEV" -i "$IF_A/t" -n $mcount -l 60-1514 -T 3 >"$mon.t" 2>"$mon.t.err" &
 mtm=$!
 wait_line "$mon.r.err" ready
+wait_line "$mon.z.err" ready
 wait_line "$mon.t.err" ready
 $RUN_A "$work/nmd-send" -d "$DEV" -i "$IF_A" -n $mcount -l 60-1514 -R 20000 -q >"$mon.send" 2>&1
 msrc=$?
 wait $mrp; mrrc=$?
 wait $mrm; mrrm=$?
 wait $mtm; mrtm=$?
+wait $mzm; mrzm=$?
 kill $mhold $mholdb 2>/dev/null; wait $mhold $mholdb 2>/dev/null
-cat "$mon.recv" "$mon.r" "$mon.t"
+cat "$mon.recv" "$mon.r" "$mon.t" "$mon.z"
 check "monitored transfer A -> B: $mcount frames arrive byte-exact" test $msrc = 0 -a $mrrc = 0 || drops
 check "a /r monitor of $IF_B ($backend) sees all $mcount frames byte-exact" test $mrrm = 0 || cat "$mon.r.err"
 check "a /t monitor of $IF_A ($backend) sees all $mcount frames byte-exact" test $mrtm = 0 || cat "$mon.t.err"
+check "a /z monitor of $IF_B ($backend) gets all $mcount frames byte-exact by buffer swap" test $mrzm = 0 || cat "$mon.z.err"
 
 # ---- names mean the caller's interfaces (one daemon, three namespaces) ----
 expect 21
