@@ -170,6 +170,15 @@ int main(int argc, char **argv)
 	       (unsigned long long)frames, (unsigned long long)bytes, dt, nmd_si((double)frames / dt, a, sizeof a),
 	       nmd_si((double)bytes * 8 / dt, b, sizeof b), (unsigned long long)lost, (unsigned long long)bad,
 	       (unsigned long long)seen.dups, (unsigned long long)seen.reordered, (unsigned long long)other);
+	if (lost) {   /* which ones: the first few gaps */
+		int shown = 0;
+		for (uint64_t q = 0; q < count && shown < 8; q++)
+			if (!(seen.bits[q / 8] & (1u << (q % 8)))) {
+				printf("%s%llu", shown ? ", " : "nmd-recv: missing ", (unsigned long long)q);
+				shown++;
+			}
+		printf("\n");
+	}
 	if (!status && (lost || bad || seen.dups || seen.beyond || (count == 0 && frames == 0)))
 		status = 1;
 	(void)quiet;
