@@ -164,6 +164,12 @@ import Testing
         #expect(t.client().register("ep{1", mode: NR_REG_ONE_NIC, ringid: 1, flags: Self.monRX).0 == EINVAL)
         #expect(t.client().register("ep{1", mode: NR_REG_SW, flags: Self.monRX).0 == EINVAL)
         #expect(t.client().register("eth8", mode: 99, flags: Self.monRX).0 == EINVAL)
+        // Slots: up to 4096 asked for, but a ring must fit the region's ring
+        // objects (2288 slots here): ENOMEM, a documented difference.
+        #expect(t.client().register("eth8", flags: Self.monRX, slots: 5000).0 == ENOMEM)
+        let big = t.client()
+        #expect(big.register("eth8", flags: Self.monRX, slots: 2000).1.nr_rx_slots == 2000)
+        big.close()
         // One ring of a two-ring NIC: the monitor has 2 RX rings, binds ring 1.
         let one = t.client()
         let (e, b) = one.register("eth8", mode: NR_REG_ONE_NIC, ringid: 1, flags: Self.monRX)
@@ -171,7 +177,7 @@ import Testing
         // Legacy NIOCREGIF carries the monitor flags in nr_flags' upper bits.
         let legacy = t.client()
         #expect(legacy.registerLegacy("eth8", flags: UInt32(NR_REG_ALL_NIC) | UInt32(NR_MONITOR_TX)).0 == 0)
-        #expect(legacy.ifName == "eth8/t#1")
+        #expect(legacy.ifName == "eth8/t#3")
         // A monitor cannot transmit: txsync fails (poll reports POLLERR), the ioctl returns 0.
         let tr = legacy.txRing(0)
         tr.pointee.head = next(tr, tr.pointee.head)
