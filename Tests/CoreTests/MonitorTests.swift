@@ -1,6 +1,7 @@
 import Glibc
 import CNetmapABI
 import NetmapCore
+import Synchronization
 import Testing
 
 /// §13: copy and zero-copy monitors, on pipes, NICs and null ports, through
@@ -205,6 +206,102 @@ import Testing
             mon.close()
         }
         #expect(got == sent && sent == 4000)
+    }
+}
+
+extension MonitorTests {
+    /// Threads (ThreadSanitizer's test: scripts/test-tsan.sh --filter MonitorTests):
+    /// a sender and a receiver polling a pipe, a /t copy monitor and a /z
+    /// monitor reading on their own threads, and monitors coming and going
+    /// on another. The pipe carries everything; the monitors see frames in
+    /// order and byte-exact (they may drop when behind); the pool is whole.
+    @Test func monitorsOnOtherThreadsWhileThePipeRuns() throws {
+        let t = try TestEngine()
+        let free0 = t.engine.stats().freeBuffers
+        let total: UInt64 = 30_000
+        final class Box: @unchecked Sendable {
+            var ok = true, got: UInt64 = 0, seen = [UInt64](repeating: 0, count: 2), churned = 0
+            let why = Lock.Protected<[String]>([])
+        }
+        let box = Box()
+        let done = Atomic<Bool>(false)
+        do {
+            let m = t.client(), s = t.client(), monT = t.client(), monZ = t.client()
+            #expect(m.register("tp{1").0 == 0 && s.register("tp}1").0 == 0)
+            #expect(monT.register("tp{1", flags: Self.monTX).0 == 0 && monZ.register("tp}1", flags: Self.zcopy).0 == 0)
+            let receiver = Thread {
+                var got: UInt64 = 0
+                while got < total {
+                    guard s.poll(Int16(POLLIN), timeoutMs: 10_000) & Int16(POLLIN) != 0, PipeTests.receive(s, seq: &got) else {
+                        box.ok = false
+                        box.why.withLock { $0.append("receiver at \(got)") }
+                        break
+                    }
+                }
+                _ = s.rxsync()
+                box.got = got
+            }
+            func watcher(_ c: TestClient, _ i: Int) -> Thread {
+                Thread {
+                    // Frames in order (gaps allowed: a monitor behind drops), byte-exact.
+                    var expected: UInt64 = 0, n: UInt64 = 0
+                    while !done.load(ordering: .acquiring) {
+                        _ = c.poll(Int16(POLLIN), timeoutMs: 20)
+                        let r = c.rxRing(0)
+                        var h = r.pointee.head
+                        while h != r.pointee.tail {
+                            let sl = c.slot(r, h)
+                            let len = Int(sl.pointee.len), b = c.buf(r, sl.pointee.buf_idx)
+                            guard let q = (expected ..< total).first(where: {   // a monitor behind skips any number
+                                PipeTests.length($0) == len && PipeTests.check(b, seq: $0, len: len)
+                            }) else {
+                                box.ok = false
+                                box.why.withLock { $0.append("monitor \(i) at \(expected): len \(len) flags \(sl.pointee.flags)") }
+                                return
+                            }
+                            expected = q + 1
+                            n += 1
+                            h = next(r, h)
+                        }
+                        r.pointee.head = h
+                        r.pointee.cur = h
+                    }
+                    box.seen[i] = n
+                }
+            }
+            let wt = watcher(monT, 0), wz = watcher(monZ, 1)
+            let churn = Thread {
+                var k = 0
+                while !done.load(ordering: .acquiring) {
+                    let c = t.client()
+                    let flags = [Self.monTX, Self.monRX, Self.zcopy, Self.monTX | Self.monRX][k % 4]
+                    if c.register(k % 2 == 0 ? "tp{1" : "tp}1", flags: flags).0 == 0 {
+                        _ = c.poll(Int16(POLLIN), timeoutMs: 1)
+                        box.churned += 1
+                    }
+                    c.close()
+                    k += 1
+                }
+            }
+            var sent: UInt64 = 0
+            var g = SplitMix(state: 3)
+            while sent < total {
+                guard m.poll(Int16(POLLOUT), timeoutMs: 10_000) & Int16(POLLOUT) != 0 else {
+                    box.ok = false
+                    box.why.withLock { $0.append("sender at \(sent)") }
+                    break
+                }
+                _ = PipeTests.sendBatch(m, seq: &sent, total: total, batch: 1 + Int(g.next() % 512))
+            }
+            _ = m.poll(0)
+            receiver.join()
+            done.store(true, ordering: .releasing)
+            for th in [wt, wz, churn] { th.join() }
+            for c in [monT, monZ, m, s] { c.close() }
+        }
+        #expect(box.ok && box.got == total, "\(box.why.withLock { $0 })")
+        #expect(box.seen[0] > 0 && box.seen[1] > 0 && box.churned > 0)
+        #expect(t.engine.stats().freeBuffers == free0)
     }
 }
 

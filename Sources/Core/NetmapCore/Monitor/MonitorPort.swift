@@ -2,8 +2,13 @@
 // Monitors work for every port kind because they hook the sync path that
 // every port goes through (Session.txsync / Session.rxsync), never a backend:
 //
+//   parent TX ring, before the backend's txsync:
+//     copy monitors get a copy of each slot the program handed over
+//     [cursor … rhead), once: a slot the port leaves for a later sync (a
+//     full pipe) is not copied again. Before, not after: once the port has
+//     the slots, a pipe's receiver may already be giving them back with
+//     other buffers, on another thread.
 //   parent TX ring, after the backend's txsync:
-//     copy monitors get a copy of each slot the backend took [old hwcur … hwcur);
 //     the zero-copy monitor gets, by buffer swap, each slot the backend gave
 //     back [old hwtail+1 … hwtail+1).
 //   parent RX ring, before the backend's rxsync:
@@ -138,11 +143,21 @@ public final class MonitorRing: @unchecked Sendable {
 // MARK: the hooks, called by Session's sync paths under the ring's sync lock
 
 extension Kring {
-    /// After a successful backend txsync that moved hwcur from `sentFrom`
-    /// and hwtail from `reclaimedFrom`.
+    /// Before the backend txsync: the slots handed over since the last time
+    /// go to the copy monitors. The cursor is brought back to hwcur when it
+    /// is not in [hwcur … rhead] (a fresh ring, a ring re-initialised).
     @inline(__always)
-    func monitorsAfterTxsync(sentFrom: UInt32, reclaimedFrom: UInt32) {
-        for m in copyMonitors { m.deliver(from: self, first: sentFrom, end: hwcur, txmon: true) }
+    func monitorsBeforeTxsync() {
+        guard hwcur < numSlots, rhead < numSlots else { return }
+        if !RingIndex.within(monitorTxCursor, hwcur, rhead) { monitorTxCursor = hwcur }
+        guard monitorTxCursor != rhead else { return }
+        for m in copyMonitors { m.deliver(from: self, first: monitorTxCursor, end: rhead, txmon: true) }
+        monitorTxCursor = rhead
+    }
+
+    /// After a successful backend txsync that moved hwtail from `reclaimedFrom`.
+    @inline(__always)
+    func monitorsAfterTxsync(reclaimedFrom: UInt32) {
         if let z = zeroCopyNext {
             z.deliver(from: self, first: RingIndex.next(reclaimedFrom, numSlots),
                       end: RingIndex.next(hwtail, numSlots), txmon: true)
@@ -249,7 +264,11 @@ public final class MonitorPort: Port, @unchecked Sendable {
 
     private func attach(_ m: MonitorRing, to p: Kring) {
         if !zeroCopy {
-            p.syncLock.withLock { p.copyMonitors.append(m) }
+            p.syncLock.withLock {
+                // A first copy monitor starts with what is handed over from now on.
+                if p.copyMonitors.isEmpty { p.monitorTxCursor = p.hwcur }
+                p.copyMonitors.append(m)
+            }
             return
         }
         // A second zero-copy monitor watches the last one of the chain.

@@ -76,6 +76,9 @@ public final class Kring: @unchecked Sendable {
     /// lock and syncLock, read by syncs under syncLock.
     var copyMonitors: [MonitorRing] = []
     var zeroCopyNext: MonitorRing?
+    /// TX: the first slot copy monitors have not been given yet (slots
+    /// before it were copied when the program handed them over).
+    var monitorTxCursor: UInt32 = 0
 
     /// Sessions bound to this ring. An array (a handful at most) that a
     /// wake-up reads by reference: no allocation per sync.
@@ -101,6 +104,7 @@ public final class Kring: @unchecked Sendable {
         rcur = 0
         hwtail = direction == .tx ? numSlots - 1 : 0
         rtail = hwtail
+        monitorTxCursor = 0
     }
 
     // MARK: memory

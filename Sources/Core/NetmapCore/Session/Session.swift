@@ -431,12 +431,12 @@ public final class Session: DeviceFile, RingWaiter, @unchecked Sendable {
     @inline(__always)
     static func txsync(_ k: Kring, _ port: Port, _ flags: SyncFlags) -> Bool {
         let before = k.hwcur, tailBefore = k.hwtail
+        // Monitor hooks (every port kind passes here): what the program hands
+        // over to copy monitors, what comes back to a zero-copy one.
+        if !k.copyMonitors.isEmpty { k.monitorsBeforeTxsync() }
         guard port.txsync(k, flags: flags) == 0 else { return false }
         k.countSlots(from: before, to: k.hwcur, repaired: port.kind == .interface)
-        // Monitor hook (every port kind passes here): what was sent, what came back.
-        if !k.copyMonitors.isEmpty || k.zeroCopyNext != nil {
-            k.monitorsAfterTxsync(sentFrom: before, reclaimedFrom: tailBefore)
-        }
+        if k.zeroCopyNext != nil { k.monitorsAfterTxsync(reclaimedFrom: tailBefore) }
         return true
     }
 
