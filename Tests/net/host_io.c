@@ -8,6 +8,11 @@
  *                             the pool, a 10-byte runt, and a 2000-byte
  *                             frame (over the MTU; it would fail a
  *                             receiver's length check if delivered)
+ *   host_io modes DEV IF      the host-ring registration modes: NR_REG_SW,
+ *                             NR_REG_NIC_SW, NR_REG_ONE_SW 0 bind the right
+ *                             rings (non-zero ring_ofs exactly there, host
+ *                             ring counts 1), ONE_SW / ONE_NIC beyond the
+ *                             rings give EINVAL; prints one line per check
  *   host_io rx DEV IF COUNT   registers IF with NR_REG_NIC_SW (the stack's
  *                             transmissions are captured only while NIC TX
  *                             rings are in netmap mode too) and waits for
@@ -138,8 +143,63 @@ static int rx(const char *dev, const char *ifname, uint64_t count)
 	return seen.dups == 0 ? 0 : 1;
 }
 
+static int failures, passes;
+static void expect_true(int ok, const char *what)
+{
+	printf("%s - %s\n", ok ? "ok" : "not ok", what);
+	failures += !ok;
+	passes += !!ok;
+}
+
+/* Registers with `mode`/`ring`; checks that exactly [tx0, tx1) and [rx0, rx1)
+ * of the ring_ofs table are non-zero. */
+static void mode_case(const char *dev, const char *ifname, uint32_t mode, uint16_t ring, const char *label)
+{
+	int fd = open(dev, O_RDWR);
+	struct nmreq_register r;
+	int e = nmd_register(fd, ifname, mode, ring, 0, 0, &r);
+	char what[160];
+	snprintf(what, sizeof what, "%s: registers (%s)", label, e ? strerror(e) : "ok");
+	expect_true(e == 0, what);
+	if (e) {
+		close(fd);
+		return;
+	}
+	void *mem = mmap(NULL, r.nr_memsize, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	struct netmap_if *nifp = nmd_if(mem, r.nr_offset);
+	unsigned nt = nifp->ni_tx_rings, nr = nifp->ni_rx_rings, ht = nifp->ni_host_tx_rings, hr = nifp->ni_host_rx_rings;
+	int nic = mode == NR_REG_NIC_SW, host = 1;
+	int ok = r.nr_host_tx_rings == 1 && r.nr_host_rx_rings == 1 && ht == 1 && hr == 1;
+	for (unsigned i = 0; i < nt + ht; i++)
+		ok &= (nifp->ring_ofs[i] != 0) == (i < nt ? nic : host);
+	for (unsigned i = 0; i < nr + hr; i++)
+		ok &= (nifp->ring_ofs[nt + ht + i] != 0) == (i < nr ? nic : host);
+	snprintf(what, sizeof what, "%s: ring_ofs non-zero exactly for the %s rings, one host ring pair", label,
+		 nic ? "NIC and host" : "host");
+	expect_true(ok, what);
+	munmap(mem, r.nr_memsize);
+	close(fd);
+}
+
+static int modes(const char *dev, const char *ifname)
+{
+	mode_case(dev, ifname, NR_REG_SW, 0, "NR_REG_SW");
+	mode_case(dev, ifname, NR_REG_NIC_SW, 0, "NR_REG_NIC_SW");
+	mode_case(dev, ifname, NR_REG_ONE_SW, 0, "NR_REG_ONE_SW ring 0");
+	int fd = open(dev, O_RDWR);
+	int e = nmd_register(fd, ifname, NR_REG_ONE_SW, 1, 0, 0, NULL);
+	expect_true(e == EINVAL, "NR_REG_ONE_SW ring 1 (one host ring pair): EINVAL");
+	e = nmd_register(fd, ifname, NR_REG_ONE_NIC, 64, 0, 0, NULL);
+	expect_true(e == EINVAL, "NR_REG_ONE_NIC ring 64: EINVAL");
+	close(fd);
+	printf("%d passed, %d failed\n", passes, failures);
+	return failures ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc == 4 && strcmp(argv[1], "modes") == 0)
+		return modes(argv[2], argv[3]);
 	if (argc != 5) {
 		fprintf(stderr, "usage: host_io tx|rx DEV IF COUNT\n");
 		return 2;

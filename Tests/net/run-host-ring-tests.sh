@@ -168,6 +168,11 @@ wait $bp
 brc=$?
 check "host RX: none of them reached B (the wire)" test $brc != 0
 
+# ---- registration modes ----
+$RUN_A "$work/host_io" modes "$DEV" "$IF_A" >"$out.modes" 2>&1
+mrc=$?
+child_results "host-ring modes" $mrc "$out.modes" 8
+
 # ---- leftovers after SIGKILL ----
 $RUN_A "$work/host_bridge" -d "$DEV" -i "$IF_A" >/dev/null 2>"$out.k1" &
 bp=$!
