@@ -2,7 +2,7 @@
 // backend moves its packets (PacketPort: AF_PACKET; XDPPort: AF_XDP): the
 // interface it was made for (name, ifindex, namespace), its MTU, link state
 // (down: syncs wait) and vanishing (EIO, POLLERR), the rings it has seen in netmap mode, the checks of the
-// first registration, and the inert host rings. A backend subclasses it and
+// first registration, and the host rings (HostPath). A backend subclasses it and
 // supplies only its socket work:
 //   enterLocked / leaveLocked   NIC rings entering or leaving netmap mode
 //                               (under `lock`, inside the interface's
