@@ -154,9 +154,11 @@ int main(int argc, char **argv)
 			to_nic += move(hrx, nmd_txring(ni, next_tx), copy);
 			next_tx = (next_tx + 1) % nt;
 		}
-		ioctl(host.fd, NIOCTXSYNC, NULL);
-		ioctl(nic.fd, NIOCTXSYNC, NULL);
+		/* What was moved goes out with the next poll (netmap's poll syncs
+		 * the TX rings first), as netmap's bridge relies on. */
 	}
+	ioctl(host.fd, NIOCTXSYNC, NULL);
+	ioctl(nic.fd, NIOCTXSYNC, NULL);
 	printf("nic->host %llu host->nic %llu\n", (unsigned long long)to_host, (unsigned long long)to_nic);
 	return 0;
 usage:
