@@ -13,11 +13,16 @@
  *                             rings (non-zero ring_ofs exactly there, host
  *                             ring counts 1), ONE_SW / ONE_NIC beyond the
  *                             rings give EINVAL; prints one line per check
- *   host_io rx DEV IF COUNT   registers IF with NR_REG_NIC_SW (the stack's
+ *                             and, with 2 host ring pairs requested by
+ *                             the first registration: counts 2, ring_ofs,
+ *                             ONE_SW 1 binds the second pair, ONE_SW 2
+ *                             EINVAL
+ *   host_io rx DEV IF COUNT [H]  registers IF with NR_REG_NIC_SW (the stack's
  *                             transmissions are captured only while NIC TX
- *                             rings are in netmap mode too) and waits for
+ *                             rings are in netmap mode too), asking for H
+ *                             host ring pairs (default 1), and waits for
  *                             COUNT distinct stream-9 frames on the host RX
- *                             ring, checking every byte (3 s idle timeout)
+ *                             rings, checking every byte (3 s idle timeout)
  *
  * Prints "ready" on stderr once registered; exits 0 on success.
  */
@@ -25,7 +30,25 @@
 
 #include "nmd_client.h"
 
-static int reg(const char *dev, const char *ifname, uint32_t mode, struct nmd_port *p)
+/* NIOCCTRL REGISTER asking for `hosts` host ring pairs (0: default). */
+static int reg_hosts(int fd, const char *ifname, uint32_t mode, uint16_t ring, uint16_t hosts,
+		     struct nmreq_register *out)
+{
+	struct nmreq_header h;
+	struct nmreq_register r;
+	memset(&r, 0, sizeof r);
+	r.nr_mode = mode;
+	r.nr_ringid = ring;
+	r.nr_host_tx_rings = hosts;
+	r.nr_host_rx_rings = hosts;
+	nmd_req_header(&h, NETMAP_REQ_REGISTER, ifname, &r);
+	int e = ioctl(fd, NIOCCTRL, &h) == 0 ? 0 : errno;
+	if (out)
+		*out = r;
+	return e;
+}
+
+static int reg_n(const char *dev, const char *ifname, uint32_t mode, uint16_t hosts, struct nmd_port *p)
 {
 	memset(p, 0, sizeof *p);
 	p->fd = open(dev, O_RDWR);
@@ -33,7 +56,7 @@ static int reg(const char *dev, const char *ifname, uint32_t mode, struct nmd_po
 		perror(dev);
 		return -1;
 	}
-	int e = nmd_register(p->fd, ifname, mode, 0, 0, 0, &p->reg);
+	int e = reg_hosts(p->fd, ifname, mode, 0, hosts, &p->reg);
 	if (e) {
 		fprintf(stderr, "register %s: %s\n", ifname, strerror(e));
 		return -1;
@@ -46,6 +69,11 @@ static int reg(const char *dev, const char *ifname, uint32_t mode, struct nmd_po
 	}
 	p->nifp = nmd_if(p->mem, p->reg.nr_offset);
 	return 0;
+}
+
+static int reg(const char *dev, const char *ifname, uint32_t mode, struct nmd_port *p)
+{
+	return reg_n(dev, ifname, mode, 0, p);
 }
 
 static void put(struct netmap_ring *r, uint32_t len, uint32_t buf_override)
@@ -102,13 +130,14 @@ static int tx(const char *dev, const char *ifname, uint64_t count)
 	return 0;
 }
 
-static int rx(const char *dev, const char *ifname, uint64_t count)
+static int rx(const char *dev, const char *ifname, uint64_t count, uint16_t hosts)
 {
 	struct nmd_port p;
-	if (reg(dev, ifname, NR_REG_NIC_SW, &p) < 0)
+	if (reg_n(dev, ifname, NR_REG_NIC_SW, hosts, &p) < 0)
 		return 1;
 	struct netmap_if *nifp = p.nifp;
-	struct netmap_ring *r = nmd_rxring(nifp, nifp->ni_rx_rings);
+	unsigned hr = nifp->ni_host_rx_rings;
+	uint64_t per[16] = { 0 };
 	struct nmdf_sizes z = { 60, 1514 };
 	struct nmdf_seen seen;
 	nmdf_seen_init(&seen, count);
@@ -118,11 +147,13 @@ static int rx(const char *dev, const char *ifname, uint64_t count)
 	while (seen.unique < count) {
 		struct pollfd pfd = { .fd = p.fd, .events = POLLIN };
 		poll(&pfd, 1, 200);
-		if (r->head == r->tail && nmd_now() - idle > 3) {
+		if (nmd_now() - idle > 3) {
 			fprintf(stderr, "host RX: %llu of %llu frames, then nothing for 3 s\n",
 				(unsigned long long)seen.unique, (unsigned long long)count);
 			return 1;
 		}
+		for (unsigned q = 0; q < hr && q < 16; q++) {
+		struct netmap_ring *r = nmd_rxring(nifp, nifp->ni_rx_rings + q);
 		while (r->head != r->tail) {
 			struct netmap_slot *s = &r->slot[r->head];
 			uint64_t seq;
@@ -135,11 +166,20 @@ static int rx(const char *dev, const char *ifname, uint64_t count)
 				return 1;
 			}
 			r->head = r->cur = nmd_next(r, r->head);
+			per[q]++;
 			idle = nmd_now();
 		}
+		}
 	}
-	printf("host RX: %llu frames byte-exact, %llu duplicates, %llu other frames\n",
-	       (unsigned long long)seen.unique, (unsigned long long)seen.dups, (unsigned long long)other);
+	printf("host RX: %llu frames byte-exact, %llu duplicates, %llu other frames; %u host RX ring(s):",
+	       (unsigned long long)seen.unique, (unsigned long long)seen.dups, (unsigned long long)other, hr);
+	for (unsigned q = 0; q < hr && q < 16; q++)
+		printf(" %llu", (unsigned long long)per[q]);
+	printf("\n");
+	if (hosts && hr != hosts) {
+		fprintf(stderr, "host RX: %u host RX rings, %u asked for\n", hr, hosts);
+		return 1;
+	}
 	return seen.dups == 0 ? 0 : 1;
 }
 
@@ -192,6 +232,42 @@ static int modes(const char *dev, const char *ifname)
 	e = nmd_register(fd, ifname, NR_REG_ONE_NIC, 64, 0, 0, NULL);
 	expect_true(e == EINVAL, "NR_REG_ONE_NIC ring 64: EINVAL");
 	close(fd);
+
+	/* Two host ring pairs, asked for by the registration that creates the port. */
+	struct nmreq_register r;
+	int a = open(dev, O_RDWR);
+	e = reg_hosts(a, ifname, NR_REG_NIC_SW, 0, 2, &r);
+	expect_true(e == 0 && r.nr_host_tx_rings == 2 && r.nr_host_rx_rings == 2,
+		    "nr_host_tx/rx_rings 2 on the first registration: 2 host ring pairs reported");
+	if (e == 0) {
+		void *mem = mmap(NULL, r.nr_memsize, PROT_READ | PROT_WRITE, MAP_SHARED, a, 0);
+		struct netmap_if *nifp = nmd_if(mem, r.nr_offset);
+		unsigned nt = nifp->ni_tx_rings, nr = nifp->ni_rx_rings;
+		int ok = nifp->ni_host_tx_rings == 2 && nifp->ni_host_rx_rings == 2;
+		for (unsigned i = 0; i < nt + 2 + nr + 2; i++)
+			ok &= nifp->ring_ofs[i] != 0;
+		expect_true(ok, "NR_REG_NIC_SW with 2 host ring pairs: ni_host_*_rings 2, every ring bound");
+		int b = open(dev, O_RDWR);
+		e = reg_hosts(b, ifname, NR_REG_ONE_SW, 1, 0, &r);
+		ok = e == 0;
+		if (ok) {
+			void *m2 = mmap(NULL, r.nr_memsize, PROT_READ | PROT_WRITE, MAP_SHARED, b, 0);
+			struct netmap_if *n2 = nmd_if(m2, r.nr_offset);
+			for (unsigned i = 0; i < nt + 2; i++)
+				ok &= (n2->ring_ofs[i] != 0) == (i == nt + 1);
+			for (unsigned i = 0; i < nr + 2; i++)
+				ok &= (n2->ring_ofs[nt + 2 + i] != 0) == (i == nr + 1);
+			munmap(m2, r.nr_memsize);
+		}
+		expect_true(ok, "NR_REG_ONE_SW ring 1 next to it: exactly the second host ring pair");
+		close(b);
+		b = open(dev, O_RDWR);
+		e = reg_hosts(b, ifname, NR_REG_ONE_SW, 2, 0, NULL);
+		expect_true(e == EINVAL, "NR_REG_ONE_SW ring 2 (two host ring pairs): EINVAL");
+		close(b);
+		munmap(mem, r.nr_memsize);
+	}
+	close(a);
 	printf("%d passed, %d failed\n", passes, failures);
 	return failures ? 1 : 0;
 }
@@ -200,6 +276,8 @@ int main(int argc, char **argv)
 {
 	if (argc == 4 && strcmp(argv[1], "modes") == 0)
 		return modes(argv[2], argv[3]);
+	if (argc == 6 && strcmp(argv[1], "rx") == 0)
+		return rx(argv[2], argv[3], strtoull(argv[4], NULL, 0), (uint16_t)atoi(argv[5]));
 	if (argc != 5) {
 		fprintf(stderr, "usage: host_io tx|rx DEV IF COUNT\n");
 		return 2;
@@ -208,7 +286,7 @@ int main(int argc, char **argv)
 	if (strcmp(argv[1], "tx") == 0)
 		return tx(argv[2], argv[3], count);
 	if (strcmp(argv[1], "rx") == 0)
-		return rx(argv[2], argv[3], count);
+		return rx(argv[2], argv[3], count, 0);
 	fprintf(stderr, "usage: host_io tx|rx DEV IF COUNT\n");
 	return 2;
 }

@@ -135,7 +135,7 @@ bridge_case() {
 	check "$label: after release, ping over the plain interface works" ping_ok
 }
 
-expect 32
+expect 33
 bridge_case "swap" 
 bridge_case "copy" -c
 bridge_case "NR_FORWARD" -f
@@ -171,7 +171,15 @@ check "host RX: none of them reached B (the wire)" test $brc != 0
 # ---- registration modes ----
 $RUN_A "$work/host_io" modes "$DEV" "$IF_A" >"$out.modes" 2>&1
 mrc=$?
-child_results "host-ring modes" $mrc "$out.modes" 8
+child_results "host-ring modes" $mrc "$out.modes" 12
+
+# Two host ring pairs: the stack's frames reach the host RX rings (the TAP
+# queue of each is chosen by flow hash), all of them byte-exact.
+check "host RX with 2 host ring pairs: 1000 frames the stack sent arrive byte-exact over the host RX rings" bash -c "
+	nsenter --net=/run/netns/$NS_A '$work/host_io' rx '$DEV' '$IF_A' 1000 2 >'$out.rx2' 2>'$out.rx2e' & p=\$!
+	for i in \$(seq 100); do grep -q ready '$out.rx2e' && break; sleep 0.05; done
+	nsenter --net=/run/netns/$NS_A '$work/pkt_peer' send '$IF_A' 1000 60-1514 -s 9 -R 20000 >/dev/null 2>&1
+	wait \$p; r=\$?; cat '$out.rx2' '$out.rx2e' >&2; [ \$r = 0 ]"
 
 # ---- leftovers after SIGKILL ----
 $RUN_A "$work/host_bridge" -d "$DEV" -i "$IF_A" >/dev/null 2>"$out.k1" &

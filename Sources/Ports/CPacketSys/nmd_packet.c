@@ -400,18 +400,25 @@ int nmd_host_load_inject(int ifindex)
 	return load_cls(NMD_HOSTTX_PROG_NAME, prog, sizeof prog / sizeof prog[0]);
 }
 
-int nmd_host_tap_open(const char *name, int mtu, int *ifindex)
+int nmd_host_tap_open(const char *name, int mtu, int queues, int *fds, int *ifindex)
 {
-	int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
 	struct ifreq ifr;
-	memset(&ifr, 0, sizeof ifr);
-	ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
-	snprintf(ifr.ifr_name, IFNAMSIZ, "%s", name);
-	int s = -1, e = 0;
-	if (ioctl(fd, TUNSETIFF, &ifr) < 0)
-		goto fail;
+	int s = -1, e = 0, opened = 0;
+	for (; opened < queues; opened++) {
+		int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+		if (fd < 0)
+			goto fail;
+		fds[opened] = fd;
+		memset(&ifr, 0, sizeof ifr);
+		ifr.ifr_flags = IFF_TAP | IFF_NO_PI | (queues > 1 ? IFF_MULTI_QUEUE : 0);
+		snprintf(ifr.ifr_name, IFNAMSIZ, "%s", name);
+		if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+			e = errno;
+			close(fd);
+			errno = e;
+			goto fail;
+		}
+	}
 	/* Nothing of the stack's own may go out on it: no IPv6 (router and
 	 * neighbour solicitations), no ARP, no address. */
 	char path[96];
@@ -439,12 +446,13 @@ int nmd_host_tap_open(const char *name, int mtu, int *ifindex)
 		goto fail;
 	*ifindex = ifr.ifr_ifindex;
 	close(s);
-	return fd;
+	return 0;
 fail:
 	e = errno;
 	if (s >= 0)
 		close(s);
-	close(fd);
+	while (opened > 0)
+		close(fds[--opened]);
 	return -e;
 }
 

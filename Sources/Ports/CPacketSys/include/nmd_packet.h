@@ -181,10 +181,11 @@ int nmd_clsact_remove(int ifindex);
 #define NMD_HOST_HANDLE 0x6e6eu
 #define NMD_HOST_PRIORITY 2u
 
-/* Creates TAP `name` (non-persistent: it goes with the descriptor), no
- * IPv6, no ARP, MTU `mtu`, up; returns the non-blocking descriptor and its
- * ifindex in *ifindex, or -errno. */
-int nmd_host_tap_open(const char *name, int mtu, int *ifindex);
+/* Creates TAP `name` with `queues` queues (multi-queue if more than one;
+ * non-persistent: it goes with the last descriptor), no IPv6, no ARP, MTU
+ * `mtu`, up; fills fds[0 .. queues) with non-blocking descriptors and
+ * *ifindex. Returns 0 or -errno (nothing left open). */
+int nmd_host_tap_open(const char *name, int mtu, int queues, int *fds, int *ifindex);
 /* The three programs (fd or -errno): the interface's egress capture
  * (redirect to `tap_ifindex`), the TAP's ingress injection (mark, redirect
  * into `ifindex`'s receive path), the interface's ingress pass filter. */

@@ -26,6 +26,11 @@
 //     NIC TX ring of the port is in netmap mode too (binding only `^`
 //     leaves the stack talking to the wire).
 //
+// Several host ring pairs (nr_host_tx_rings / nr_host_rx_rings): the TAP
+// is multi-queue, one queue per pair; the TAP spreads the stack's frames
+// over its queues by flow, so host RX ring i gets whole flows, as netmap
+// spreads them by the stack's queue choice. Any host TX ring feeds the stack.
+//
 // The TAP has no address, no IPv6 and no ARP, so the stack sends nothing
 // of its own on it; it does not segment (no TUNSETOFFLOAD), so GSO frames
 // the stack sends are cut into MTU-sized frames before they reach the ring.
@@ -47,17 +52,17 @@ import CPacketSys
 import NetmapCore
 import Synchronization
 
-final class HostPath: EventHandler, @unchecked Sendable {
+final class HostPath: @unchecked Sendable {
     let tapName: String
     private let ifindex: Int32
     private let label: String
     private let log: CoreLog
     private let loop: EventLoop
     private let lock = Lock()
-    private var fd: Int32
+    /// One descriptor per TAP queue (= host ring pair).
+    private var fds: [Int32]
     private let tapIndex: Int32
-    private var eventId: UInt64 = 0
-    private let armed = Atomic<Bool>(false)
+    private var wakers: [QueueWaker] = []
     private var injectProg: Int32 = -1
     private var passProg: Int32 = -1
     private var captureProg: Int32 = -1
@@ -66,8 +71,6 @@ final class HostPath: EventHandler, @unchecked Sendable {
     private let route: NetlinkRoute
     /// A socket for frames a host RX ring forwards to the NIC (NS_FORWARD).
     private var forwardFd: Int32 = -1
-    /// The host RX kring to wake when the TAP has frames.
-    weak var rxKring: Kring?
     /// Scratch for the part of a frame beyond a buffer (to see it is too long).
     private let spill = UnsafeMutableRawPointer.allocate(byteCount: 65536, alignment: 16)
     private(set) var injected: UInt64 = 0
@@ -78,7 +81,8 @@ final class HostPath: EventHandler, @unchecked Sendable {
 
     /// Makes the TAP and the injection path. Call inside the interface's
     /// namespace.
-    init(ifindex: Int32, mtu: Int, label: String, route: NetlinkRoute, log: CoreLog, loop: EventLoop) throws(NetmapError) {
+    init(ifindex: Int32, mtu: Int, queues: Int, label: String, route: NetlinkRoute, log: CoreLog,
+         loop: EventLoop) throws(NetmapError) {
         self.ifindex = ifindex
         self.route = route
         self.label = label
@@ -86,13 +90,15 @@ final class HostPath: EventHandler, @unchecked Sendable {
         self.loop = loop
         tapName = "nmh\(ifindex)"
         var tapIdx: Int32 = 0
-        let f = nmd_host_tap_open(tapName, Int32(max(mtu, 68)), &tapIdx)
-        guard f >= 0 else {
-            log.error("\(label): cannot create the host-ring TAP \(tapName) (/dev/net/tun: errno \(-f)); host rings need the tun driver")
+        let n = max(1, queues)
+        var opened = [Int32](repeating: -1, count: n)
+        let rc = nmd_host_tap_open(tapName, Int32(max(mtu, 68)), Int32(n), &opened, &tapIdx)
+        guard rc >= 0 else {
+            log.error("\(label): cannot create the host-ring TAP \(tapName) (/dev/net/tun: errno \(-rc)); host rings need the tun driver")
             spill.deallocate()
-            throw NetmapError(-f)
+            throw NetmapError(-rc)
         }
-        fd = f
+        fds = opened
         tapIndex = tapIdx
         do throws(NetmapError) {
             injectProg = try Self.check(nmd_host_load_inject(ifindex), "load \(NMD_HOSTTX_PROG_NAME)", label, log)
@@ -101,8 +107,12 @@ final class HostPath: EventHandler, @unchecked Sendable {
             _ = try Self.check(nmd_host_attach(tapIndex, 0, injectProg, &created), "attach tc ingress on \(tapName)", label, log)
             _ = try Self.check(nmd_host_attach(ifindex, 0, passProg, &created), "attach tc ingress", label, log)
             createdIngress = created != 0
-            armed.store(true, ordering: .releasing)
-            eventId = try loop.add(fd: fd, events: NMD_EPOLLIN | NMD_EPOLLONESHOT, handler: self)
+            for fd in fds {
+                let w = QueueWaker(fd: fd, loop: loop)
+                w.armed.store(true, ordering: .releasing)
+                w.eventId = try loop.add(fd: fd, events: NMD_EPOLLIN | NMD_EPOLLONESHOT, handler: w)
+                wakers.append(w)
+            }
         } catch {
             closeLocked()
             throw error
@@ -122,7 +132,7 @@ final class HostPath: EventHandler, @unchecked Sendable {
     /// them reach the wire again (off). Call inside the namespace.
     func setCapture(_ on: Bool) throws(NetmapError) {
         try lock.withLock { () throws(NetmapError) in
-            guard fd >= 0 else { return }
+            guard !fds.isEmpty else { return }
             if on {
                 guard captureProg < 0 else { return }
                 let p = try Self.check(nmd_host_load_capture(tapIndex), "load \(NMD_HOSTRX_PROG_NAME)", label, log)
@@ -172,20 +182,43 @@ final class HostPath: EventHandler, @unchecked Sendable {
             Glibc.close(injectProg)
             injectProg = -1
         }
-        if fd >= 0 {
-            if eventId != 0 { loop.remove(fd: fd, id: eventId) }
-            Glibc.close(fd)   // the TAP (and its ingress filter) goes with it
-            fd = -1
-        }
+        for w in wakers { loop.remove(fd: w.fd, id: w.eventId) }
+        wakers.removeAll()
+        for fd in fds { Glibc.close(fd) }   // the TAP (and its ingress filter) goes with the last
+        fds.removeAll()
         if forwardFd >= 0 {
             Glibc.close(forwardFd)
             forwardFd = -1
         }
     }
 
-    func handleEvents(_ events: UInt32) {
-        armed.store(false, ordering: .releasing)
-        rxKring?.wakeup()
+    /// Host RX ring `queue` is `k` (woken when its TAP queue has frames).
+    func setRxKring(_ k: Kring, queue: Int) {
+        lock.withLock {
+            if queue >= 0 && queue < wakers.count { wakers[queue].kring = k }
+        }
+    }
+
+    /// Wakes one host RX ring when its TAP queue becomes readable.
+    final class QueueWaker: EventHandler, @unchecked Sendable {
+        let fd: Int32
+        let loop: EventLoop
+        var eventId: UInt64 = 0
+        let armed = Atomic<Bool>(false)
+        weak var kring: Kring?
+        init(fd: Int32, loop: EventLoop) {
+            self.fd = fd
+            self.loop = loop
+        }
+        func handleEvents(_ events: UInt32) {
+            armed.store(false, ordering: .releasing)
+            kring?.wakeup()
+        }
+        func rearm() {
+            guard !armed.load(ordering: .acquiring) else { return }
+            armed.store(true, ordering: .releasing)
+            loop.rearm(fd: fd, id: eventId, events: NMD_EPOLLIN | NMD_EPOLLONESHOT)
+        }
     }
 
     // MARK: host TX ring: frames to the host stack
@@ -195,10 +228,11 @@ final class HostPath: EventHandler, @unchecked Sendable {
     /// A frame with a buffer index outside the pool, shorter than an
     /// Ethernet header or longer than the MTU allows is dropped and counted,
     /// never handed to the stack.
-    func txsync(_ k: Kring, maxFrame: Int) -> Int32 {
+    func txsync(_ k: Kring, queue: Int, maxFrame: Int) -> Int32 {
         lock.lock()
         defer { lock.unlock() }
-        guard fd >= 0 else { return NetmapError.EIO.errno }
+        guard !fds.isEmpty else { return NetmapError.EIO.errno }
+        let fd = fds[max(0, queue) % fds.count]
         let n = k.numSlots
         let r = k.ring
         let region = k.region
@@ -254,7 +288,7 @@ final class HostPath: EventHandler, @unchecked Sendable {
     /// dropped.
     func inject(_ p: UnsafeRawPointer, _ len: Int) -> Bool {
         lock.withLock {
-            guard fd >= 0, len >= ethHeaderLen else { return false }
+            guard let fd = fds.first, len >= ethHeaderLen else { return false }
             guard write(fd, p, len) == len else { return false }
             injected &+= 1
             return true
@@ -265,10 +299,11 @@ final class HostPath: EventHandler, @unchecked Sendable {
 
     /// §5.6 on the host RX ring: take back [hwcur … rhead), then read the
     /// frames the stack sent into [hwtail … prev(hwcur)).
-    func rxsync(_ k: Kring) -> Int32 {
+    func rxsync(_ k: Kring, queue: Int) -> Int32 {
         lock.lock()
         defer { lock.unlock() }
-        guard fd >= 0 else { return NetmapError.EIO.errno }
+        guard queue >= 0, queue < fds.count else { return NetmapError.EIO.errno }
+        let fd = fds[queue]
         let n = k.numSlots
         let released = min(RingIndex.distance(k.hwcur, k.rhead, n), RingIndex.distance(k.hwcur, k.hwtail, n))
         k.hwcur = RingIndex.add(k.hwcur, released, n)
@@ -310,10 +345,7 @@ final class HostPath: EventHandler, @unchecked Sendable {
         if dropped > 0 { k.countDrops(dropped) }
         k.hwtail = tail
         // A full ring re-arms on the sync that drains the TAP.
-        if drained && !armed.load(ordering: .acquiring) {
-            armed.store(true, ordering: .releasing)
-            loop.rearm(fd: fd, id: eventId, events: NMD_EPOLLIN | NMD_EPOLLONESHOT)
-        }
+        if drained { wakers[queue].rearm() }
         return result
     }
 
@@ -322,7 +354,7 @@ final class HostPath: EventHandler, @unchecked Sendable {
     /// bytes; false if dropped.
     func forwardToWire(_ p: UnsafeRawPointer, _ len: Int, ns: NetNamespace) -> Bool {
         lock.withLock {
-            guard fd >= 0, len >= ethHeaderLen else { return false }
+            guard !fds.isEmpty, len >= ethHeaderLen else { return false }
             if forwardFd < 0 {
                 let s: Int32? = try? ns.perform { () throws(NetmapError) -> Int32 in
                     let s = nmd_packet_open(0)

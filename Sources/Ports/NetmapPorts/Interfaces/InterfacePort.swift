@@ -20,10 +20,12 @@ import Synchronization
 let ethHeaderLen = 14
 let vlanTagLen = 4
 
-class InterfacePort: Port, @unchecked Sendable {
+class InterfacePort: Port, HostRingsRequestable, @unchecked Sendable {
     let name: String
     let kind = PortKind.interface
-    let geometry: PortGeometry
+    /// Set at creation; the host ring counts may change once more, before
+    /// the adapter exists (requestHostRings).
+    private(set) var geometry: PortGeometry
     let ifindex: Int32
     let domain: InterfaceDomain
     /// Current MTU (link events update it): TX frames above MTU + header +
@@ -55,6 +57,16 @@ class InterfacePort: Port, @unchecked Sendable {
     }
 
     var maxTxFrame: Int { mtu.load(ordering: .relaxed) + ethHeaderLen + vlanTagLen }
+
+    /// Host rings per direction at most (each pair is one TAP queue).
+    static let maxHostRings = 16
+
+    /// The creating request's `nr_host_tx_rings` / `nr_host_rx_rings`
+    /// (0 keeps 1), each clamped to 1 … maxHostRings.
+    func requestHostRings(tx: Int, rx: Int) {
+        if tx > 0 { geometry.hostTxRings = min(tx, Self.maxHostRings) }
+        if rx > 0 { geometry.hostRxRings = min(rx, Self.maxHostRings) }
+    }
 
     // MARK: Port
 
@@ -100,14 +112,14 @@ class InterfacePort: Port, @unchecked Sendable {
     final func txsync(_ k: Kring, flags: SyncFlags) -> Int32 {
         guard k.isHost else { return nicTxsync(k) }
         guard let h = hostPath else { return k.discardingTxsync() }
-        return h.txsync(k, maxFrame: maxTxFrame)
+        return h.txsync(k, queue: k.index - geometry.txRings, maxFrame: maxTxFrame)
     }
 
     final func rxsync(_ k: Kring, flags: SyncFlags) -> Int32 {
         if k.ring.flags & RingFlag.forward != 0, let h = hostPath { forwardReleased(k, h) }
         guard k.isHost else { return nicRxsync(k) }
         guard let h = hostPath else { return k.releasingRxsync() }
-        return h.rxsync(k)
+        return h.rxsync(k, queue: k.index - geometry.rxRings)
     }
 
     final func destroy(adapter: PortAdapter) {
@@ -140,7 +152,8 @@ class InterfacePort: Port, @unchecked Sendable {
         if !host.isEmpty {
             var h = hostPath
             if h == nil {
-                h = try HostPath(ifindex: ifindex, mtu: mtu.load(ordering: .relaxed), label: label,
+                h = try HostPath(ifindex: ifindex, mtu: mtu.load(ordering: .relaxed),
+                                 queues: max(geometry.hostTxRings, geometry.hostRxRings), label: label,
                                  route: domain.route, log: log, loop: domain.loop)
                 hostPathStore.withLock { $0 = h }
             }
@@ -148,7 +161,7 @@ class InterfacePort: Port, @unchecked Sendable {
                 hostBound.insert(ObjectIdentifier(k))
                 if k.direction == .rx {
                     hostRxBound += 1
-                    h!.rxKring = k
+                    h!.setRxKring(k, queue: k.index - geometry.rxRings)
                 }
             }
         }
