@@ -94,10 +94,11 @@ int nmd_packet_set_qdisc_bypass(int fd, int on)
 	return setsockopt(fd, SOL_PACKET, PACKET_QDISC_BYPASS, &on, sizeof on) < 0 ? -errno : 0;
 }
 
-int nmd_packet_join_fanout(int fd, int group)
+int nmd_packet_join_fanout(int fd, int group, int by_queue)
 {
 	int flags = PACKET_FANOUT_FLAG_ROLLOVER | (group < 0 ? PACKET_FANOUT_FLAG_UNIQUEID : 0);
-	int arg = (group < 0 ? 0 : group & 0xffff) | ((PACKET_FANOUT_HASH | flags) << 16);
+	int mode = by_queue ? PACKET_FANOUT_QM : PACKET_FANOUT_HASH;
+	int arg = (group < 0 ? 0 : group & 0xffff) | ((mode | flags) << 16);
 	if (setsockopt(fd, SOL_PACKET, PACKET_FANOUT, &arg, sizeof arg) < 0)
 		return -errno;
 	socklen_t len = sizeof arg;

@@ -26,10 +26,11 @@ int nmd_packet_bind(int fd, int ifindex, int receive);
 /* PACKET_QDISC_BYPASS on or off. */
 int nmd_packet_set_qdisc_bypass(int fd, int on);
 
-/* Joins fanout group `group` (hash of the flow, with rollover when a
+/* Joins fanout group `group` (by the frame's queue with `by_queue`,
+ * PACKET_FANOUT_QM; else by the hash of its flow; with rollover when a
  * member's ring is full), or with `group` < 0 makes a new group with an id
  * the kernel picks. Returns the group id. The socket must be bound. */
-int nmd_packet_join_fanout(int fd, int group);
+int nmd_packet_join_fanout(int fd, int group, int by_queue);
 
 /* SO_SNDBUFFORCE / SO_RCVBUFFORCE (root), falling back to the plain ones. */
 int nmd_packet_set_buffers(int fd, int sndbuf, int rcvbuf);

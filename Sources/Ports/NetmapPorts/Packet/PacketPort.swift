@@ -103,7 +103,8 @@ final class PacketPort: InterfacePort, @unchecked Sendable {
         let fanout: Int32? = geometry.rxRings > 1 ? (openRX.isEmpty ? -1 : fanoutGroup) : nil
         let frames = cfg.kernelRxFrames > 0 ? cfg.kernelRxFrames : max(8192, 8 * Int(k.numSlots))
         let maxFrame = max(mtu.load(ordering: .relaxed), 1500) + ethHeaderLen
-        if let g = try s.open(ifindex: ifindex, frames: frames, maxFrame: maxFrame, fanout: fanout) { fanoutGroup = g }
+        if let g = try s.open(ifindex: ifindex, frames: frames, maxFrame: maxFrame, fanout: fanout,
+                              byQueue: cfg.rings == 0) { fanoutGroup = g }
         openRX.insert(k.index)
         if !stealing && cfg.steal {
             do throws(NetmapError) {
