@@ -6,7 +6,7 @@
 #
 # Environment: BENCH_SECS seconds per run (2), BENCH_ROUNDS rounds (3),
 # BENCH_SIZES frame sizes (60 1514), BENCH_BATCHES (1 8 64 256 512 ring),
-# BENCH_GROUPS which groups (xdp-tx xdp-rx pkt-tx pkt-rx pipe sync host-pkt host-xdp),
+# BENCH_GROUPS which groups (xdp-tx xdp-rx pkt-tx pkt-rx pipe sync xdp-rxpath host-pkt host-xdp),
 # BENCH_OUT results folder (bench-results/<date>; bench-results/latest
 # points at the newest).
 #
@@ -33,6 +33,13 @@
 #   sync    empty NIOCTXSYNC round trip through netmapd (nm_bench sync on a
 #           pipe end) vs a no-op ioctl answered by bench/fuse_floor.c, a
 #           minimal single-threaded FUSE server on the same kind of file
+#   xdp-rxpath  AF_XDP receive with the slots' buffers kept stable
+#           (--xdp-rx-copy: frames copied into the buffers the slots hold,
+#           as netmap's RX slots only change buffers when the program swaps)
+#           vs the default (frames land in pool buffers that are swapped
+#           into the slots, NS_BUF_CHANGED); nm_bench rx at batch 512, the
+#           source a TPACKET TX ring on B (raw_bench pkt-tx): the default is
+#           the baseline, first and last (issue #14 item 13)
 #   host-pkt, host-xdp  the host path (issue #13): 64 UDP datagrams
 #           (60-byte frames) in flight from B to an echo on A's stack and
 #           back (bench/host_echo.c), plainly (raw, first and last) vs
@@ -54,7 +61,7 @@ secs=${BENCH_SECS:-2}
 rounds=${BENCH_ROUNDS:-3}
 sizes=${BENCH_SIZES:-60 1514}
 batches=${BENCH_BATCHES:-1 8 64 256 512 ring}
-groups=${BENCH_GROUPS:-xdp-tx xdp-rx pkt-tx pkt-rx pipe sync host-pkt host-xdp}
+groups=${BENCH_GROUPS:-xdp-tx xdp-rx pkt-tx pkt-rx pipe sync xdp-rxpath host-pkt host-xdp}
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
 out=${BENCH_OUT:-$root/bench-results/$stamp}
 mkdir -p "$out" "$root/bench-results"
@@ -104,6 +111,11 @@ NET_BACKEND=xdp net_start_daemon "$NS_A" "$work/xdp/netmap" "$work/xdp.log"
 PID_XDP=$NET_DAEMON_PID
 NET_BACKEND=packet net_start_daemon "$NS_A" "$work/pkt/netmap" "$work/pkt.log"
 PID_PKT=$NET_DAEMON_PID
+# A third for xdp-rxpath: the native backend keeping RX buffers stable.
+if grep -qw xdp-rxpath <<<"$groups"; then
+	NET_BACKEND=xdp net_start_daemon "$NS_A" "$work/xdpc/netmap" "$work/xdpc.log" --xdp-rx-copy
+	PID_XDPC=$NET_DAEMON_PID
+fi
 grep -q "backend xdp\|AF_XDP\|native" "$work/xdp.log" || true
 
 dcpu() { awk '{ printf "%.2f", ($14 + $15) / 100 }' "/proc/$1/stat"; }
@@ -210,6 +222,20 @@ sync_runs() { # ROUND
 	taskset -a -p -c "$all" "$PID_PKT" >/dev/null
 }
 
+# rxpath_run ROUND KIND DAEMONPID DEV: nm_bench rx at batch 512 through
+# daemon DAEMONPID while B sends through a TPACKET TX ring.
+rxpath_run() {
+	local c0 i
+	hwm_reset "$3"; c0=$(dcpu "$3")
+	nsenter --net="/run/netns/$NS_A" "$work/nm_bench" rx -d "$4" -i "$IF_A" -t "$secs" -b 512 >"$work/rx.out" 2>"$work/rx.err" &
+	local rp=$!
+	for i in $(seq 100); do grep -q ready "$work/rx.err" && break; sleep 0.05; done
+	in_b "$work/raw_bench" pkt-tx "$IF_B" "$(awk -v s="$secs" 'BEGIN { print s + 1.5 }')" 60 >/dev/null 2>"$work/gen.err" \
+		|| log "raw_bench pkt-tx on B: $(cat "$work/gen.err")"
+	wait $rp || log "nm_bench rx (xdp-rxpath, $2): $(cat "$work/rx.err")"
+	record "$1" xdp-rxpath "$2" xdp rx 60 512 "$(cat "$work/rx.out")" "$3" "$c0"
+}
+
 # host_load ROUND GROUP KIND DAEMONPID DEV: one run of bench/host_echo.c
 # (64 UDP datagrams of 60-byte frames in flight from B to an echo on A's
 # stack and back), plain (raw) or through the host bridge on DAEMONPID.
@@ -274,6 +300,10 @@ for r in $(seq "$rounds"); do
 			for b in $(order "$r" $batches); do pipe_nm "$r" "$b"; done ;;
 		sync)
 			sync_runs "$r" ;;
+		xdp-rxpath)
+			rxpath_run "$r" raw "$PID_XDP" "$work/xdp/netmap"
+			rxpath_run "$r" netmapd "$PID_XDPC" "$work/xdpc/netmap"
+			rxpath_run "$r" raw "$PID_XDP" "$work/xdp/netmap" ;;
 		host-pkt)
 			host_runs "$r" "$g" "$PID_PKT" "$work/pkt/netmap" ;;
 		host-xdp)
