@@ -70,6 +70,7 @@ test-fast: test-core
 
 test-device: build
 	NETMAPD_BIN=$(NETMAPD) Tests/device/run-host.sh
+	Tests/headers/run-headers-tests.sh $(NETMAPD)
 	$(SWIFT) build -c $(CONFIG) $(SWIFTFLAGS) --product FUSEProbe
 	FUSE_PROBE=.build/$(CONFIG)/FUSEProbe Tests/device/fuse-smoke.sh
 
@@ -146,6 +147,7 @@ clean:
 #   $(UDEVRULESDIR)/60-netmapd.rules  $(MODULESLOADDIR)/netmapd.conf
 #   $(SYSUSERSDIR)/netmapd.conf  $(MANDIR)/man{5,7,8}/...
 #   $(SYSCONFDIR)/netmapd.conf (only if there is none yet)
+#   $(INCLUDEDIR)/net/netmap.h, net/netmap_user.h, $(PKGCONFIGDIR)/netmapd.pc
 # Unit, udev rule, modules-load and sysusers files go under $(PREFIX)/lib:
 # systemd, udev, modules-load and sysusers read /usr/local/lib/... as well as
 # /usr/lib/..., so PREFIX=/usr/local (default) and PREFIX=/usr (packages) both
@@ -162,13 +164,26 @@ UDEVRULESDIR       ?= $(LIBDIR)/udev/rules.d
 MODULESLOADDIR     ?= $(LIBDIR)/modules-load.d
 SYSUSERSDIR        ?= $(LIBDIR)/sysusers.d
 MANDIR             ?= $(PREFIX)/share/man
+INCLUDEDIR         ?= $(PREFIX)/include
+PKGCONFIGDIR       ?= $(PREFIX)/share/pkgconfig
+VERSION            := $(shell sed -n 's/.*softwareVersion = "\(.*\)"/\1/p' Sources/Control/NetmapControl/ControlProtocol.swift)
 SYSCONFDIR         ?= /etc
 INSTALL            ?= install
 INSTALL_SCRATCH    ?= .build
 INSTALL_SWIFTFLAGS ?= --static-swift-stdlib
 MAN_PAGES          := man/netmapd.8 man/netmapctl.8 man/netmapd.conf.5 man/netmapd-shim.7
 
-.PHONY: install-build
+.PHONY: install-build install-headers
+
+# The netmap-compatible headers (include/net/, written from docs/netmap-abi.md)
+# and their pkg-config file: netmap programs build against these alone.
+install-headers:
+	$(INSTALL) -D -m 0644 include/net/netmap.h $(DESTDIR)$(INCLUDEDIR)/net/netmap.h
+	$(INSTALL) -D -m 0644 include/net/netmap_user.h $(DESTDIR)$(INCLUDEDIR)/net/netmap_user.h
+	$(INSTALL) -d $(DESTDIR)$(PKGCONFIGDIR)
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' \
+		include/netmapd.pc.in >$(DESTDIR)$(PKGCONFIGDIR)/netmapd.pc
+	chmod 0644 $(DESTDIR)$(PKGCONFIGDIR)/netmapd.pc
 
 install-build:
 	@scripts/install-deps.sh build
@@ -176,7 +191,7 @@ install-build:
 	$(SWIFT) build -c release --scratch-path $(INSTALL_SCRATCH) $(INSTALL_SWIFTFLAGS) --product netmapctl
 	@$(MAKE) --no-print-directory shim
 
-install: install-build
+install: install-build install-headers
 	$(INSTALL) -D -m 0755 $(INSTALL_SCRATCH)/release/netmapd $(DESTDIR)$(SBINDIR)/netmapd
 	$(INSTALL) -D -m 0755 $(INSTALL_SCRATCH)/release/netmapctl $(DESTDIR)$(BINDIR)/netmapctl
 	$(INSTALL) -D -m 0644 $(SHIM) $(DESTDIR)$(SHIMDIR)/libnetmapd-shim.so
@@ -211,6 +226,8 @@ uninstall:
 	rm -f $(DESTDIR)$(UNITDIR)/netmapd.service $(DESTDIR)$(UDEVRULESDIR)/60-netmapd.rules
 	rm -f $(DESTDIR)$(MODULESLOADDIR)/netmapd.conf $(DESTDIR)$(SYSUSERSDIR)/netmapd.conf
 	rm -f $(foreach p,$(MAN_PAGES),$(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(p)))/$(notdir $(p)))
+	rm -f $(DESTDIR)$(INCLUDEDIR)/net/netmap.h $(DESTDIR)$(INCLUDEDIR)/net/netmap_user.h
+	rm -f $(DESTDIR)$(PKGCONFIGDIR)/netmapd.pc
 	@if [ -e $(DESTDIR)$(SYSCONFDIR)/netmapd.conf ]; then \
 		if cmp -s systemd/etc/netmapd.conf $(DESTDIR)$(SYSCONFDIR)/netmapd.conf; then \
 			echo "rm -f $(DESTDIR)$(SYSCONFDIR)/netmapd.conf"; rm -f $(DESTDIR)$(SYSCONFDIR)/netmapd.conf; \
