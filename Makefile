@@ -5,6 +5,11 @@
 #               checks every shell script's syntax and the runners' counting
 #   make test-daemon-sanitized  netmapd under TSan and ASan with real traffic
 #               (make test runs its TSan part with CI sizes)
+#   make test-pcap  Debian's libpcap rebuilt with its netmap backend against
+#               the project's headers, Debian's tcpdump capturing through it on
+#               both backends, pcap_inject (not part of test; .ci/run runs it:
+#               ~2 min on a fresh clone, ~30 s once the library is cached)
+#   make deb    the Debian package (build/netmapd_VERSION_ARCH.deb), lintian
 #   make bench  performance against the raw kernel interfaces (not part of test)
 #   make soak   a release netmapd under churning mixed traffic for SOAK_MINUTES
 #               (default 5): every frame accounted for, memory flat, pool
@@ -21,7 +26,7 @@ NETMAPD    := .build/$(CONFIG)/netmapd
 SHIM       := $(BUILD_DIR)/libnetmapd-shim.so
 export PATH := /opt/swift/usr/bin:$(PATH)
 
-.PHONY: bench all deps build shim test test-fast test-core test-device test-net test-vm run clean fuzz fuzz-ci test-asan test-tsan install uninstall test-service soak test-daemon-sanitized test-daemon-sanitized-ci
+.PHONY: test-pcap bench all deps build shim test test-fast test-core test-device test-net test-vm run clean fuzz fuzz-ci test-asan test-tsan install uninstall test-service soak test-daemon-sanitized test-daemon-sanitized-ci
 
 all: build
 
@@ -78,6 +83,13 @@ test-device: build
 test-net: build
 	Tests/net/run-net-tests.sh $(NETMAPD)
 	Tests/net/run-xdp-tests.sh $(NETMAPD)
+
+# libpcap and tcpdump as clients (Tests/pcap/run-pcap-tests.sh says what);
+# the rebuilt libpcap is cached in .cache/pcap/, keyed by the Debian source
+# version and the headers.
+test-pcap: build
+	@scripts/install-deps.sh pcap
+	Tests/pcap/run-pcap-tests.sh $(NETMAPD)
 
 test-vm: build
 	NETMAPD=$(NETMAPD) SCRATCH=.build Tests/vm/cuse-device-tests.sh --no-build
