@@ -26,7 +26,7 @@ NETMAPD    := .build/$(CONFIG)/netmapd
 SHIM       := $(BUILD_DIR)/libnetmapd-shim.so
 export PATH := /opt/swift/usr/bin:$(PATH)
 
-.PHONY: test-pcap bench all deps build shim test test-fast test-core test-device test-net test-vm run clean fuzz fuzz-ci test-asan test-tsan install uninstall test-service soak test-daemon-sanitized test-daemon-sanitized-ci
+.PHONY: deb test-deb test-pcap bench all deps build shim test test-fast test-core test-device test-net test-vm run clean fuzz fuzz-ci test-asan test-tsan install uninstall test-service soak test-daemon-sanitized test-daemon-sanitized-ci
 
 all: build
 
@@ -229,6 +229,20 @@ install: install-build install-headers
 		echo "install: done. To start: systemd-sysusers; udevadm control --reload; modprobe cuse;"; \
 		echo "install:   systemctl daemon-reload; systemctl enable --now netmapd; netmapctl status"; \
 	fi
+
+# The Debian package: build/netmapd_VERSION_ARCH.deb from what install puts
+# in place (PREFIX=/usr), packaging/debian/ for the rest; lintian must pass
+# (scripts/make-deb.sh says how).
+deb:
+	@scripts/install-deps.sh deb
+	scripts/make-deb.sh
+
+# The package installed with dpkg -i into the CUSE VM under a real systemd,
+# started by its maintainer scripts, used by a netmap program built against
+# its headers, purged, and nothing left (Tests/service/deb-in-vm.sh; about
+# 3 minutes; .ci/run runs it after make test).
+test-deb: deb
+	Tests/service/deb-in-vm.sh
 
 # Removes what install put there; the configuration file only if unchanged.
 uninstall:
