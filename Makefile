@@ -42,7 +42,7 @@ shim: $(SHIM)
 
 $(SHIM): Sources/Shim/netmapd_shim.c Sources/ABI/CNetmapABI/include/netmapd_abi.h
 	@mkdir -p $(BUILD_DIR)
-	$(CC) $(CFLAGS) -fPIC -shared -fvisibility=hidden -I Sources/ABI/CNetmapABI/include -o $@ $< -ldl -pthread
+	$(CC) $(CFLAGS) -fPIC -shared -fvisibility=hidden -I Sources/ABI/CNetmapABI/include -o $@ $< $(LDFLAGS) -ldl -pthread
 
 # Every test: the engine in-process, then the real device on the host (FUSE
 # file), then real interfaces (veth in namespaces), then the daemon built
@@ -66,7 +66,7 @@ test-core:
 # What needs no root and touches nothing outside the tree: the Swift tests,
 # the syntax of every shell script (bash -n, sh -n for the VM's busybox init),
 # and Tests/lib/results.sh's own checks (a runner cannot go green by accident).
-SHELL_SCRIPTS = $(shell find . -name '*.sh' -not -path './.build*' -not -path './Tests/vm/cache/*' | sort)
+SHELL_SCRIPTS = $(shell find . -name '*.sh' -not -path './.build*' -not -path './.cache/*' -not -path './Tests/vm/cache/*' | sort)
 test-fast: test-core
 	@set -e; for f in $(SHELL_SCRIPTS); do \
 		case "$$(head -1 $$f)" in *busybox*) sh -n $$f ;; *) bash -n $$f ;; esac || { echo "syntax: $$f"; exit 1; }; \
