@@ -240,7 +240,7 @@ deb:
 # The package installed with dpkg -i into the CUSE VM under a real systemd,
 # started by its maintainer scripts, used by a netmap program built against
 # its headers, purged, and nothing left (Tests/service/deb-in-vm.sh; about
-# 3 minutes; .ci/run runs it after make test).
+# 6 minutes under TCG on a busy 2-core machine; .ci/run runs it after make test).
 test-deb: deb
 	Tests/service/deb-in-vm.sh
 
