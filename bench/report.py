@@ -25,15 +25,19 @@ import time
 from collections import defaultdict
 
 BATCH_ORDER = ["1", "8", "64", "256", "512", "ring"]
-GROUPS = ["xdp-tx", "xdp-rx", "pkt-tx", "pkt-rx", "pipe", "pipe-mon", "sync"]
+GROUPS = ["xdp-tx", "xdp-rx", "pkt-tx", "pkt-rx", "pipe", "pipe-mon", "sync", "xdp-rxpath", "host-pkt", "host-xdp"]
 LABEL = {
     "xdp-tx": "AF_XDP TX", "xdp-rx": "AF_XDP RX", "pkt-tx": "AF_PACKET TX",
     "pkt-rx": "AF_PACKET RX", "pipe": "pipe", "pipe-mon": "pipe + /r copy monitor", "sync": "empty sync",
+    "host-pkt": "host path, AF_PACKET", "host-xdp": "host path, AF_XDP",
+    "xdp-rxpath": "AF_XDP RX, stable slot buffers (--xdp-rx-copy)",
 }
 RAW_LABEL = {
     "xdp-tx": "raw AF_XDP TX", "xdp-rx": "raw AF_XDP RX",
     "pkt-tx": "raw TPACKET_V2 TX ring", "pkt-rx": "raw TPACKET_V3 RX ring",
     "sync": "no-op FUSE ioctl (floor)", "pipe-mon": "pipe at 512, no monitor",
+    "xdp-rxpath": "AF_XDP RX, buffers swapped into slots (default)",
+    "host-pkt": "plain kernel path (UDP echo)", "host-xdp": "plain kernel path (UDP echo)",
 }
 # (group, size, batch, comparison, threshold, what)
 TARGETS = [
@@ -44,6 +48,9 @@ TARGETS = [
     ("sync", 0, "-", "ratio<=", 1.5, "empty sync round trip <= 1.5x FUSE no-op floor"),
     ("pipe", 60, "512", "mpps>=", 10.0, "pipe between two processes >= 10 Mpps at 512"),
     ("pipe-mon", 60, "512", "ratio>=", 0.7, "pipe at 512 with a /r copy monitor >= 0.7x without"),
+    ("xdp-rxpath", 60, "512", "ratio>=", 0.9, "stable AF_XDP RX buffers cost <= 10% of the default's rate"),
+    ("host-pkt", 60, "-", "ratio>=", 0.5, "host path through host rings (AF_PACKET) >= 0.5x the plain kernel path"),
+    ("host-xdp", 60, "-", "ratio>=", 0.5, "host path through host rings (AF_XDP) >= 0.5x the plain kernel path"),
 ]
 
 

@@ -6,7 +6,7 @@
 #
 # Environment: BENCH_SECS seconds per run (2), BENCH_ROUNDS rounds (3),
 # BENCH_SIZES frame sizes (60 1514), BENCH_BATCHES (1 8 64 256 512 ring),
-# BENCH_GROUPS which groups (xdp-tx xdp-rx pkt-tx pkt-rx pipe pipe-mon sync),
+# BENCH_GROUPS which groups (xdp-tx xdp-rx pkt-tx pkt-rx pipe pipe-mon sync xdp-rxpath host-pkt host-xdp),
 # BENCH_OUT results folder (bench-results/<date>; bench-results/latest
 # points at the newest).
 #
@@ -35,6 +35,19 @@
 #   sync    empty NIOCTXSYNC round trip through netmapd (nm_bench sync on a
 #           pipe end) vs a no-op ioctl answered by bench/fuse_floor.c, a
 #           minimal single-threaded FUSE server on the same kind of file
+#   xdp-rxpath  AF_XDP receive with the slots' buffers kept stable
+#           (--xdp-rx-copy: frames copied into the buffers the slots hold,
+#           as netmap's RX slots only change buffers when the program swaps)
+#           vs the default (frames land in pool buffers that are swapped
+#           into the slots, NS_BUF_CHANGED); nm_bench rx at batch 512, the
+#           source a TPACKET TX ring on B (raw_bench pkt-tx): the default is
+#           the baseline, first and last (issue #14 item 13)
+#   host-pkt, host-xdp  the host path (issue #13): 64 UDP datagrams
+#           (60-byte frames) in flight from B to an echo on A's stack and
+#           back (bench/host_echo.c), plainly (raw, first and last) vs
+#           through Tests/net/host_bridge.c on A (NIC rings <-> host rings
+#           with buffer swaps) on each backend; the rate counts requests and
+#           answers (B's XDP_DROP is off meanwhile)
 # Per run: frames and bytes moved, wall time, the client's CPU time, the
 # daemon's CPU time (/proc/PID/stat) and peak RSS (VmHWM, reset before each
 # run through /proc/PID/clear_refs). TX rates count what the program had
@@ -50,7 +63,7 @@ secs=${BENCH_SECS:-2}
 rounds=${BENCH_ROUNDS:-3}
 sizes=${BENCH_SIZES:-60 1514}
 batches=${BENCH_BATCHES:-1 8 64 256 512 ring}
-groups=${BENCH_GROUPS:-xdp-tx xdp-rx pkt-tx pkt-rx pipe pipe-mon sync}
+groups=${BENCH_GROUPS:-xdp-tx xdp-rx pkt-tx pkt-rx pipe pipe-mon sync xdp-rxpath host-pkt host-xdp}
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
 out=${BENCH_OUT:-$root/bench-results/$stamp}
 mkdir -p "$out" "$root/bench-results"
@@ -77,6 +90,8 @@ CFLAGS="-O2 -g -Wall -Wextra -Werror -I $root/Sources/ABI/CNetmapABI/include -I 
 	gcc $CFLAGS -o "$work/xdp_gen" "$here/xdp_gen.c" -lbpf
 	gcc $CFLAGS -o "$work/xdp_drop" "$here/xdp_drop.c" -lbpf
 	gcc $CFLAGS -o "$work/fuse_floor" "$here/fuse_floor.c"
+	gcc $CFLAGS -o "$work/host_bridge" "$root/Tests/net/host_bridge.c"
+	gcc $CFLAGS -o "$work/host_echo" "$here/host_echo.c"
 }
 
 net_setup
@@ -98,6 +113,11 @@ NET_BACKEND=xdp net_start_daemon "$NS_A" "$work/xdp/netmap" "$work/xdp.log"
 PID_XDP=$NET_DAEMON_PID
 NET_BACKEND=packet net_start_daemon "$NS_A" "$work/pkt/netmap" "$work/pkt.log"
 PID_PKT=$NET_DAEMON_PID
+# A third for xdp-rxpath: the native backend keeping RX buffers stable.
+if grep -qw xdp-rxpath <<<"$groups"; then
+	NET_BACKEND=xdp net_start_daemon "$NS_A" "$work/xdpc/netmap" "$work/xdpc.log" --xdp-rx-copy
+	PID_XDPC=$NET_DAEMON_PID
+fi
 grep -q "backend xdp\|AF_XDP\|native" "$work/xdp.log" || true
 
 dcpu() { awk '{ printf "%.2f", ($14 + $15) / 100 }' "/proc/$1/stat"; }
@@ -213,6 +233,53 @@ sync_runs() { # ROUND
 	taskset -a -p -c "$all" "$PID_PKT" >/dev/null
 }
 
+# rxpath_run ROUND KIND DAEMONPID DEV: nm_bench rx at batch 512 through
+# daemon DAEMONPID while B sends through a TPACKET TX ring.
+rxpath_run() {
+	local c0 i
+	hwm_reset "$3"; c0=$(dcpu "$3")
+	nsenter --net="/run/netns/$NS_A" "$work/nm_bench" rx -d "$4" -i "$IF_A" -t "$secs" -b 512 >"$work/rx.out" 2>"$work/rx.err" &
+	local rp=$!
+	for i in $(seq 100); do grep -q ready "$work/rx.err" && break; sleep 0.05; done
+	in_b "$work/raw_bench" pkt-tx "$IF_B" "$(awk -v s="$secs" 'BEGIN { print s + 1.5 }')" 60 >/dev/null 2>"$work/gen.err" \
+		|| log "raw_bench pkt-tx on B: $(cat "$work/gen.err")"
+	wait $rp || log "nm_bench rx (xdp-rxpath, $2): $(cat "$work/rx.err")"
+	record "$1" xdp-rxpath "$2" xdp rx 60 512 "$(cat "$work/rx.out")" "$3" "$c0"
+}
+
+# host_load ROUND GROUP KIND DAEMONPID DEV: one run of bench/host_echo.c
+# (64 UDP datagrams of 60-byte frames in flight from B to an echo on A's
+# stack and back), plain (raw) or through the host bridge on DAEMONPID.
+host_load() {
+	local bp="" c0=0 i line
+	if [ "$3" = netmapd ]; then
+		hwm_reset "$4"; c0=$(dcpu "$4")
+		nsenter --net="/run/netns/$NS_A" "$work/host_bridge" -d "$5" -i "$IF_A" >/dev/null 2>"$work/hb.err" &
+		bp=$!
+		for i in $(seq 100); do grep -q ready "$work/hb.err" && break; sleep 0.05; done
+		in_b ping -c 1 -W 1 "$ADDR_A" >/dev/null 2>&1 || true   # the path works before the clock starts
+	fi
+	line=$(in_b "$work/host_echo" load "$ADDR_A" 5202 "$secs" 64 2>"$work/err") || log "host_echo ($2, $3): $(cat "$work/err")"
+	if [ -n "$bp" ]; then
+		kill "$bp"; wait "$bp" || log "host_bridge: $(cat "$work/hb.err")"
+		# The plain path is back before the next run.
+		for i in $(seq 20); do in_b ping -c 1 -W 0.2 "$ADDR_A" >/dev/null 2>&1 && break; done
+	fi
+	record "$1" "$2" "$3" "${2#*-}" host 60 - "$line" "$4" "$c0"
+}
+
+host_runs() { # ROUND GROUP DAEMONPID DEV
+	in_b "$work/xdp_drop" detach "$IF_B" >/dev/null
+	host_load "$1" "$2" raw 0 ""
+	host_load "$1" "$2" netmapd "$3" "$4"
+	host_load "$1" "$2" raw 0 ""
+	in_b "$work/xdp_drop" attach "$IF_B" >/dev/null
+}
+
+in_a "$work/host_echo" serve "$ADDR_A" 5202 >/dev/null 2>"$work/echo.err" &
+ECHO_PID=$!
+net_add_cleanup "kill $ECHO_PID"
+
 taskset -c 0 "$work/fuse_floor" serve "$work/floor" >"$work/floor.out" 2>"$work/floor.err" &
 FLOOR_PID=$!
 net_add_cleanup "kill $FLOOR_PID; wait $FLOOR_PID"
@@ -250,6 +317,14 @@ for r in $(seq "$rounds"); do
 			pipe_nm "$r" 512 pipe-mon raw ;;
 		sync)
 			sync_runs "$r" ;;
+		xdp-rxpath)
+			rxpath_run "$r" raw "$PID_XDP" "$work/xdp/netmap"
+			rxpath_run "$r" netmapd "$PID_XDPC" "$work/xdpc/netmap"
+			rxpath_run "$r" raw "$PID_XDP" "$work/xdp/netmap" ;;
+		host-pkt)
+			host_runs "$r" "$g" "$PID_PKT" "$work/pkt/netmap" ;;
+		host-xdp)
+			host_runs "$r" "$g" "$PID_XDP" "$work/xdp/netmap" ;;
 		*) log "unknown group $g" ;;
 		esac
 	done

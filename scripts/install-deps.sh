@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs the Debian packages netmapd's build, tests and demo need, if any
 # is missing. Safe to run again: it only calls apt-get when something is absent.
-#   scripts/install-deps.sh [build|test|bench|all]   (default all; bench adds
-#   what make bench needs on top of all: python3-matplotlib for its chart)
+#   scripts/install-deps.sh [build|test|bench|pcap|deb|all]   (default all;
+#   bench adds what make bench needs on top of all: python3-matplotlib for its
+#   chart; pcap what make test-pcap needs: Debian's tcpdump, and flex, bison
+#   and dpkg-dev to rebuild Debian's libpcap; deb what make deb needs)
 set -euo pipefail
 
 build_pkgs=(libfuse3-dev pkg-config gcc make)
@@ -15,12 +17,18 @@ test_pkgs=(qemu-system-x86 busybox-static cpio kmod iproute2 gzip)
 test_pkgs+=(iputils-ping ethtool)
 # service tests and make soak read netmapctl status --json with jq
 test_pkgs+=(jq)
+# host-ring tests (Tests/net/run-host-ring-tests.sh): the TCP transfer's ends
+test_pkgs+=(python3)
 bench_pkgs=(python3 python3-matplotlib)
+pcap_pkgs=(tcpdump flex bison dpkg-dev)
+deb_pkgs=(debhelper dpkg-dev fakeroot lintian)
 case "${1:-all}" in
 	build) want=("${build_pkgs[@]}") ;;
 	test|all) want=("${build_pkgs[@]}" "${test_pkgs[@]}") ;;
 	bench) want=("${build_pkgs[@]}" "${test_pkgs[@]}" "${bench_pkgs[@]}") ;;
-	*) echo "usage: $0 [build|test|bench|all]" >&2; exit 2 ;;
+	pcap) want=("${build_pkgs[@]}" "${test_pkgs[@]}" "${pcap_pkgs[@]}") ;;
+	deb) want=("${build_pkgs[@]}" "${deb_pkgs[@]}") ;;
+	*) echo "usage: $0 [build|test|bench|pcap|deb|all]" >&2; exit 2 ;;
 esac
 
 missing=()

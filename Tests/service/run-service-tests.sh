@@ -326,6 +326,9 @@ if [ "${SKIP_INSTALL:-0}" != 1 ]; then
 		./$p/share/man/man7/netmapd-shim.7
 		./$p/share/man/man8/netmapctl.8
 		./$p/share/man/man8/netmapd.8
+		./$p/include/net/netmap.h
+		./$p/include/net/netmap_user.h
+		./$p/share/pkgconfig/netmapd.pc
 		./etc/netmapd.conf
 		EOF
 	}

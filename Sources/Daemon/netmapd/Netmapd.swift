@@ -84,8 +84,8 @@ struct Netmapd: ParsableCommand {
     @Option(help: "Generic backend: slots per ring.")
     var packetSlots: Int = 1024
 
-    @Option(help: "Generic backend: NIC ring pairs per interface (several RX rings share traffic by flow hash).")
-    var packetRings: Int = 1
+    @Option(help: "Generic backend: NIC ring pairs per interface; 0 (default): one ring per interface queue, as netmap's emulated adapter (RX rings share traffic by queue); N: N pairs sharing traffic by flow hash.")
+    var packetRings: Int = 0
 
     @Flag(help: "Generic backend: transmit around the qdisc (PACKET_QDISC_BYPASS).")
     var packetQdiscBypass = false
@@ -111,7 +111,7 @@ struct Netmapd: ParsableCommand {
         guard threads >= 1, threads <= 64 else { throw ValidationError("--threads must be 1...64") }
         guard device.hasPrefix("/") else { throw ValidationError("--device must be an absolute path") }
         guard packetSlots >= 64, packetSlots <= 2288 else { throw ValidationError("--packet-slots must be 64...2288") }
-        guard packetRings >= 1, packetRings <= 64 else { throw ValidationError("--packet-rings must be 1...64") }
+        guard packetRings >= 0, packetRings <= 64 else { throw ValidationError("--packet-rings must be 0...64") }
         guard packetRxFrames >= 0, packetRxFrames <= 1 << 20 else { throw ValidationError("--packet-rx-frames must be 0...1048576") }
         guard xdpSlots >= 64, xdpSlots <= 2288 else { throw ValidationError("--xdp-slots must be 64...2288") }
         guard xdpRxFrames >= 0, xdpRxFrames <= 1 << 18 else { throw ValidationError("--xdp-rx-frames must be 0...262144") }
@@ -193,7 +193,8 @@ struct Netmapd: ParsableCommand {
         let served = domains.journaledNamespaces()
         let toClean = namespaces.all().filter { $0.isDaemons || served.contains($0.id) }
         let cleaned = domains.removeLeftovers(in: toClean,
-                                              removers: [PacketBackend.removeLeftover, XDPBackend.removeLeftover])
+                                              removers: [PacketBackend.removeLeftover, XDPBackend.removeLeftover,
+                                                         InterfaceDomains.removeHostLeftover])
         domains.resetJournal()
         if !served.isEmpty {
             logger.info("an earlier netmapd served \(served.count) other network namespace(s); \(toClean.count - 1) still exist, \(cleaned.count) leftover(s) removed there and here")
@@ -225,7 +226,7 @@ struct Netmapd: ParsableCommand {
             } catch {
                 throw DaemonError(message: "generic (AF_PACKET) backend failed to start: \(error)")
             }
-            logger.info("AF_PACKET (generic backend): \(packetRings) ring pair(s) of \(packetSlots) slots")
+            logger.info("AF_PACKET (generic backend): \(packetRings == 0 ? "a ring per interface queue" : "\(packetRings) ring pair(s)"), \(packetSlots) slots each")
         }
         if xdpBackend != nil {
             logger.info("AF_XDP (native backend)\(backend == .auto ? " where the driver runs XDP natively" : ""): a ring pair per queue, \(xdpSlots) slots, \(xdpRxFrames) spare RX buffers per queue")

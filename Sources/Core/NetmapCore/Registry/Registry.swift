@@ -22,15 +22,27 @@ public protocol PortProvider: AnyObject, Sendable {
     func makeNullPort(name: String, geometry: PortGeometry) -> Port
 }
 
-/// Creation hints a request carries (honoured for pipes and null ports).
+/// Creation hints a request carries (ring and slot counts honoured for
+/// pipes and null ports; host ring counts for interface ports).
 public struct PortHints: Sendable, Equatable {
     public var txRings = 0, rxRings = 0, txSlots = 0, rxSlots = 0
-    public init(txRings: Int = 0, rxRings: Int = 0, txSlots: Int = 0, rxSlots: Int = 0) {
+    public var hostTxRings = 0, hostRxRings = 0
+    public init(txRings: Int = 0, rxRings: Int = 0, txSlots: Int = 0, rxSlots: Int = 0,
+                hostTxRings: Int = 0, hostRxRings: Int = 0) {
         self.txRings = txRings
         self.rxRings = rxRings
         self.txSlots = txSlots
         self.rxSlots = rxSlots
+        self.hostTxRings = hostTxRings
+        self.hostRxRings = hostRxRings
     }
+}
+
+/// A port whose host ring counts the request that creates it may choose
+/// (`nr_host_tx_rings` / `nr_host_rx_rings`, 0 = keep the default). Called
+/// once, before the port's adapter exists.
+public protocol HostRingsRequestable: AnyObject {
+    func requestHostRings(tx: Int, rx: Int)
 }
 
 public final class Registry: @unchecked Sendable {
@@ -142,6 +154,9 @@ public final class Registry: @unchecked Sendable {
             let key = Self.interfaceKey(n, in: ns)
             if let a = adapters[key] { return a }
             let port = try provider.interfacePort(named: n, in: ns, region: region)
+            if hints.hostTxRings > 0 || hints.hostRxRings > 0, let p = port as? HostRingsRequestable {
+                p.requestHostRings(tx: hints.hostTxRings, rx: hints.hostRxRings)
+            }
             let a = PortAdapter(port: port, region: region, registryName: key)
             adapters[key] = a
             return a

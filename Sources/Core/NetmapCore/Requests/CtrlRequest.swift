@@ -244,7 +244,8 @@ struct Ctrl {
             // nmreq_port_info_get: memsize 0, tx/rx slots 8/12, tx/rx rings
             // 16/18, host tx/rx rings 20/22, mem_id 24.
             let hints = PortHints(txRings: Int(body.u16(16)), rxRings: Int(body.u16(18)),
-                                  txSlots: Int(body.u32(8)), rxSlots: Int(body.u32(12)))
+                                  txSlots: Int(body.u32(8)), rxSlots: Int(body.u32(12)),
+                                  hostTxRings: Int(body.u16(20)), hostRxRings: Int(body.u16(22)))
             let info = try session.portInfo(name: name, memId: body.u16(24), hints: hints, caller: caller)
             body.set(0, info.memsize)
             if let g = info.geometry {   // an empty name: the memory fields only
@@ -290,7 +291,8 @@ struct Ctrl {
         var req = RegisterRequest(
             name: name, mode: body.u32(36), ringid: body.u16(34), flags: body.u64(48),
             hints: PortHints(txRings: Int(body.u16(24)), rxRings: Int(body.u16(26)),
-                             txSlots: Int(body.u32(16)), rxSlots: Int(body.u32(20))),
+                             txSlots: Int(body.u32(16)), rxSlots: Int(body.u32(20)),
+                             hostTxRings: Int(body.u16(28)), hostRxRings: Int(body.u16(30))),
             memId: body.u16(32), extraBuffers: body.u32(40))
         req.hostTxRings = Int(body.u16(28))
         req.hostRxRings = Int(body.u16(30))

@@ -10,6 +10,7 @@
 import Glibc
 #endif
 import CNetlink
+import CXDPSys
 import NetmapCore
 
 /// One interface, as rtnetlink describes it now.
@@ -233,5 +234,23 @@ public final class LinkMonitor: @unchecked Sendable {
         if let a = nlmsg_find_attr(h, hdrlen, Int32(IFLA_MTU)) { mtu = Int(nla_get_u32(a)) }
         pending.append(.changed(ifindex: ifi.ifi_index, name: name, mtu: mtu,
                                 isUp: ifi.ifi_flags & UInt32(IFF_UP.rawValue) != 0))
+    }
+}
+
+extension InterfaceFacts {
+    /// 1024-byte netmap_if objects list at most 121 rings, host rings included.
+    static let maxRings = 48
+
+    /// Ring counts that follow the interface's real queues, as netmap's
+    /// adapters do (ethtool channels; else the kernel's queue counts), at
+    /// most what a netmap_if can list. Call in the interface's namespace.
+    func queueCounts() -> (rx: Int, tx: Int) {
+        var rx: UInt32 = 0, tx: UInt32 = 0
+        var r = rxQueues, t = txQueues
+        if nmd_ethtool_queues(name, &rx, &tx) == 0 {
+            r = Int(rx)
+            t = Int(tx)
+        }
+        return (min(max(1, r), Self.maxRings), min(max(1, t), Self.maxRings))
     }
 }

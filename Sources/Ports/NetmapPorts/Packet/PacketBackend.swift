@@ -13,9 +13,12 @@ import NetmapCore
 public struct PacketBackendConfig: Sendable {
     /// Slots per NIC ring (netmap's generic_ringsize default).
     public var slots = 1024
-    /// NIC ring pairs; more than one RX ring shares the traffic by flow
-    /// hash (PACKET_FANOUT), TX rings are independent sockets.
-    public var rings = 1
+    /// NIC ring pairs. 0 (the default): as netmap's emulated adapter, one
+    /// TX ring per TX queue and one RX ring per RX queue of the interface,
+    /// RX rings sharing the traffic by the queue it came on
+    /// (PACKET_FANOUT_QM). N > 0: N pairs, RX shared by flow hash. TX rings
+    /// are independent sockets.
+    public var rings = 0
     /// PACKET_QDISC_BYPASS on the TX sockets.
     public var qdiscBypass = false
     /// Frames in each RX socket's kernel ring (0: max(8192, 8 × slots)):
@@ -54,12 +57,21 @@ public final class PacketBackend: InterfaceBackend, @unchecked Sendable {
             domains.release(d)
             throw .ENXIO
         }
-        let g = PortGeometry(txRings: config.rings, rxRings: config.rings,
+        var (rx, tx) = (config.rings, config.rings)
+        if config.rings == 0 {
+            do throws(NetmapError) {
+                (rx, tx) = try ns.perform { f.queueCounts() }
+            } catch {
+                domains.release(d)
+                throw error
+            }
+        }
+        let g = PortGeometry(txRings: tx, rxRings: rx,
                              txSlots: config.slots, rxSlots: config.slots,
                              hostTxRings: 1, hostRxRings: 1)
         let p = PacketPort(facts: f, geometry: g, domain: d, backend: self)
         d.add(p)
-        log.debug("\(d.label(name)): ifindex \(f.ifindex), MTU \(f.mtu), MAC \(f.macString), \(f.txQueues)/\(f.rxQueues) TX/RX queues, \(f.isUp ? "up" : "down"); \(config.rings) ring pair(s) of \(config.slots) slots")
+        log.debug("\(d.label(name)): ifindex \(f.ifindex), MTU \(f.mtu), MAC \(f.macString), \(f.txQueues)/\(f.rxQueues) TX/RX queues, \(f.isUp ? "up" : "down"); \(tx)/\(rx) TX/RX rings of \(config.slots) slots")
         return p
     }
 

@@ -52,8 +52,9 @@ final class PacketRXRing: EventHandler, @unchecked Sendable {
 
     /// Opens the socket: TPACKET_V2 ring of `frames` frames of up to
     /// `maxFrame` bytes, bound to `ifindex`, joined to fanout `group` if
-    /// given (nil: no fanout; -1: make a new group and return its id).
-    func open(ifindex: Int32, frames: Int, maxFrame: Int, fanout: Int32?) throws(NetmapError) -> Int32? {
+    /// given (nil: no fanout; -1: make a new group and return its id), by
+    /// queue (PACKET_FANOUT_QM) or by flow hash.
+    func open(ifindex: Int32, frames: Int, maxFrame: Int, fanout: Int32?, byQueue: Bool) throws(NetmapError) -> Int32? {
         try lock.withLock { () throws(NetmapError) -> Int32? in
             guard fd < 0 else { return fanout }
             let s = nmd_packet_open(1)
@@ -63,7 +64,7 @@ final class PacketRXRing: EventHandler, @unchecked Sendable {
             if rc == 0 { rc = nmd_packet_bind(s, ifindex, 1) }
             var group = fanout
             if rc == 0, let g = fanout {
-                rc = nmd_packet_join_fanout(s, g)
+                rc = nmd_packet_join_fanout(s, g, byQueue ? 1 : 0)
                 if rc >= 0 {
                     group = rc
                     rc = 0

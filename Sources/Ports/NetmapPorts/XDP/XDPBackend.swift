@@ -75,7 +75,7 @@ public final class XDPBackend: InterfaceBackend, @unchecked Sendable {
                 log.info("\(d.label(name)): AF_XDP cannot use the region: \(why)")
                 throw .EOPNOTSUPP
             }
-            let (rx, tx) = try ns.perform { queueCounts(f) }
+            let (rx, tx) = try ns.perform { f.queueCounts() }
             let g = PortGeometry(txRings: tx, rxRings: rx, txSlots: config.slots, rxSlots: config.slots,
                                  hostTxRings: 1, hostRxRings: 1)
             let p = XDPPort(facts: f, geometry: g, domain: d, backend: self, region: region)
@@ -91,22 +91,6 @@ public final class XDPBackend: InterfaceBackend, @unchecked Sendable {
     public func exists(_ name: String, in ns: NetNamespace) -> Bool {
         (try? domains.withDomain(ns) { $0.route.facts(named: name) != nil }) ?? false
     }
-
-    /// Ring pairs: the interface's real queues (ethtool channels; else the
-    /// kernel's queue counts), at most what a netmap_if can list. Call in
-    /// the interface's namespace.
-    func queueCounts(_ f: InterfaceFacts) -> (rx: Int, tx: Int) {
-        var rx: UInt32 = 0, tx: UInt32 = 0
-        var r = f.rxQueues, t = f.txQueues
-        if nmd_ethtool_queues(f.name, &rx, &tx) == 0 {
-            r = Int(rx)
-            t = Int(tx)
-        }
-        return (min(max(1, r), Self.maxRings), min(max(1, t), Self.maxRings))
-    }
-
-    /// 1024-byte netmap_if objects list at most 121 rings, host rings included.
-    static let maxRings = 48
 
     func attachProgram(ifindex: Int32, name: String, queues: Int) throws(NetmapError) -> XDPProgram {
         try XDPProgram.attach(ifindex: ifindex, name: name, queues: queues, mode: config.attach, log: log)
