@@ -149,6 +149,28 @@ import Testing
         #expect(b.pointee.len == 80 && b.pointee.flags & UInt16(NS_TXMON) != 0)
     }
 
+    @Test func aMonitorOfTheHostRingsSeesTheHostTXRing() throws {
+        let nic = FakeNIC(name: "eth7")
+        let t = try TestEngine(nics: [nic])
+        let p = t.client(), mon = t.client()
+        #expect(p.register("eth7", mode: NR_REG_NIC_SW).0 == 0)
+        let (e, b) = mon.register("eth7", mode: NR_REG_SW, flags: Self.monTX)
+        #expect(e == 0 && b.nr_rx_rings == 1)
+        let hr = p.txRing(1)   // the host TX ring comes after the one NIC TX ring
+        let slot = p.slot(hr, hr.pointee.head)
+        p.buf(hr, slot.pointee.buf_idx).copyMemory(from: [UInt8](repeating: 9, count: 70), byteCount: 70)
+        slot.pointee.len = 70
+        hr.pointee.head = next(hr, hr.pointee.head)
+        hr.pointee.cur = hr.pointee.head
+        #expect(p.txsync() == 0)
+        #expect(mon.rxsync() == 0)
+        let r = mon.rxRing(1)      // the monitor's host RX ring
+        #expect(space(r) == 1)
+        let ms = mon.slot(r, r.pointee.head)
+        #expect(ms.pointee.len == 70 && ms.pointee.flags & UInt16(NS_TXMON) != 0)
+        #expect(mon.buf(r, ms.pointee.buf_idx).load(fromByteOffset: 69, as: UInt8.self) == 9)
+    }
+
     @Test func monitorErrnos() throws {
         let nic = FakeNIC(name: "eth8", txRings: 2, rxRings: 2)
         let t = try TestEngine(nics: [nic])
