@@ -30,8 +30,8 @@
 #
 # Environment: NETMAPD_VM_MODULES (modules to load, dependencies resolved
 # through depmod, built-in ones skipped; default: virtio, the host file
-# system transport, fuse cuse veth, and the tc modules a real system
-# autoloads for netmapd: sch_ingress (clsact) and cls_bpf),
+# system transport, fuse, veth, and what systemd/modules-load.d/netmapd.conf
+# lists (cuse, sch_ingress for clsact, cls_bpf), as an installed system loads),
 # NETMAPD_VM_KERNEL_PKG (a linux-image package name, as --kernel PACKAGE).
 #
 # The host root reaches the guest over 9p; a kernel without 9p (the cloud
@@ -194,7 +194,9 @@ elif grep -q '^CONFIG_VIRTIO_FS=[ym]' "$kconfig"; then
 else
 	die "$kver has neither 9p nor virtiofs: cannot reach the host root"
 fi
-modules="${NETMAPD_VM_MODULES:-$fsmods fuse cuse veth sch_ingress cls_bpf}"
+# What a system with netmapd installed loads at boot: its modules-load.d file.
+shipped=$(sed -e 's/#.*//' "$here/../../systemd/modules-load.d/netmapd.conf" | xargs)
+modules="${NETMAPD_VM_MODULES:-$fsmods fuse veth $shipped}"
 
 # Module load order: each module after everything it depends on (modules.dep).
 declare -A modpath=() loaded=()
@@ -304,13 +306,27 @@ filter_console() {
 		if [ "$verbose" = 1 ] || [ "$on" = 1 ]; then printf '%s\n' "$line"; fi
 	done
 }
-if [ "$transport" = 9p ]; then
-	fsargs=(-virtfs local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap
-		-virtfs "local,path=$results,mount_tag=results,security_model=none,multidevs=remap")
-else
-	# virtiofs: one virtiofsd per export, guest memory shared with them.
+vfspids=()
+vfsdir=""
+cleanup() {
+	[ ${#vfspids[@]} = 0 ] || { kill "${vfspids[@]}" 2>/dev/null; wait "${vfspids[@]}" 2>/dev/null; }
+	[ -z "$vfsdir" ] || rm -rf "$vfsdir"
+	[ "$keep_results" = 1 ] || rm -rf "$results"
+}
+# Sets fsargs: qemu's exports of the host root and the results folder.
+# virtiofs: one virtiofsd per export (each serves one boot), guest memory
+# shared with them.
+exports() {
+	if [ "$transport" = 9p ]; then
+		fsargs=(-virtfs local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap
+			-virtfs "local,path=$results,mount_tag=results,security_model=none,multidevs=remap")
+		return
+	fi
+	[ ${#vfspids[@]} = 0 ] || { kill "${vfspids[@]}" 2>/dev/null; wait "${vfspids[@]}" 2>/dev/null; }
+	[ -z "$vfsdir" ] || rm -rf "$vfsdir"
 	vfsdir=$(mktemp -d /tmp/netmapd-vm-vfs.XXXXXX)
 	vfspids=()
+	local tag src
 	for tag in host results; do
 		src=/
 		[ "$tag" = host ] || src=$results
@@ -322,29 +338,35 @@ else
 		for _ in $(seq 1 50); do [ -S "$vfsdir/$tag.sock" ] && break; sleep 0.1; done
 		[ -S "$vfsdir/$tag.sock" ] || die "virtiofsd for $tag did not start: $(cat "$vfsdir/$tag.log")"
 	done
-	cleanup() {
-		kill "${vfspids[@]}" 2>/dev/null; wait "${vfspids[@]}" 2>/dev/null
-		rm -rf "$vfsdir"
-		[ "$keep_results" = 1 ] || rm -rf "$results"
-	}
-	fsargs=(-object "memory-backend-memfd,id=mem,size=${memory}M,share=on" -numa node,memdev=mem
+	fsargs=(-object "memory-backend-memfd,id=mem,size=${memory}M,share=on" -machine memory-backend=mem
 		-chardev "socket,id=vfs0,path=$vfsdir/host.sock" -device vhost-user-fs-pci,chardev=vfs0,tag=host
 		-chardev "socket,id=vfs1,path=$vfsdir/results.sock" -device vhost-user-fs-pci,chardev=vfs1,tag=results)
-fi
-start=$(date +%s.%N)
-set +e
-timeout -k 5 "$timeout_s" qemu-system-x86_64 \
-	-accel tcg -cpu max -smp "$smp" -m "$memory" \
-	-nodefaults -no-user-config -display none -no-reboot \
-	-serial stdio -monitor none \
-	-kernel "$vmlinuz" -initrd "$initrd" -append "$append" \
-	"${fsargs[@]}" \
-	</dev/null 2>&1 \
-| tee "$console_log" \
-| filter_console
-qemu_rc=${PIPESTATUS[0]}
-set -e
-end=$(date +%s.%N)
+}
+# A kernel that panics before the command started (it happens under
+# emulation, rarely, while devices probe) is booted again, up to 3 times.
+for attempt in 1 2 3; do
+	exports
+	start=$(date +%s.%N)
+	set +e
+	timeout -k 5 "$timeout_s" qemu-system-x86_64 \
+		-accel tcg -cpu max -smp "$smp" -m "$memory" \
+		-nodefaults -no-user-config -display none -no-reboot \
+		-serial stdio -monitor none \
+		-kernel "$vmlinuz" -initrd "$initrd" -append "$append" \
+		"${fsargs[@]}" \
+		</dev/null 2>&1 \
+	| tee "$console_log" \
+	| filter_console
+	qemu_rc=${PIPESTATUS[0]}
+	set -e
+	end=$(date +%s.%N)
+	if [ ! -f "$results/.vm/rc" ] && ! grep -q '@@NETMAPD-VM-BEGIN@@' "$console_log" && grep -q 'Kernel panic' "$console_log"; then
+		note "the kernel panicked while booting (attempt $attempt):"
+		grep -m1 -B2 'Kernel panic' "$console_log" >&2 || true
+		continue
+	fi
+	break
+done
 elapsed=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f", b - a }')
 
 if [ -f "$results/.vm/rc" ]; then
