@@ -41,7 +41,7 @@ struct Netmapd: ParsableCommand {
             FUSE-file clients need nothing.
             """)
 
-    @Option(help: "Device mechanism: auto (CUSE where /dev/cuse exists, else FUSE), cuse, fuse.")
+    @Option(help: "Device mechanism: auto (CUSE where /dev/cuse exists, else or when CUSE cannot start a FUSE file, which needs Linux 6.9+ with FUSE passthrough), cuse, fuse.")
     var frontend: FrontEndChoice = .auto
 
     @Option(help: "Path of the device.")
