@@ -29,8 +29,8 @@
 #
 # Environment: NETMAPD (a prebuilt netmapd), SCRATCH (swift scratch path,
 # default .build-kmatrix), OUT (build/kernel-matrix), NET_COUNT (frames per
-# net-suite transfer in the VM, default 20000), BRIDGE_FRAMES (4000) and
-# BRIDGE_RATE (2000 frames/s: what the emulated bridge forwards without its
+# net-suite transfer in the VM, default 20000), BRIDGE_FRAMES (3000) and
+# BRIDGE_RATE (500 frames/s: what the emulated bridge forwards without its
 # receive rings overflowing),
 # VM_TIMEOUT (per boot, default 900 s).
 set -uo pipefail
@@ -157,7 +157,7 @@ run_suite() {
 		cmd=("$repo/Tests/vm/kernel-matrix.sh" --guest-frontend "$daemon" "$out") ;;
 	bridge-packet|bridge-xdp)
 		want=6
-		envs=(-e "BRIDGE_FRAMES=${BRIDGE_FRAMES:-4000}" -e "BRIDGE_RATE=${BRIDGE_RATE:-2000}")
+		envs=(-e "BRIDGE_FRAMES=${BRIDGE_FRAMES:-3000}" -e "BRIDGE_RATE=${BRIDGE_RATE:-500}")
 		cmd=("$repo/Tests/vm/bridge-test.sh" --guest "$daemon" "$out" "${s#bridge-}") ;;
 	esac
 	echo "=== kernel $k: $s"
