@@ -309,7 +309,7 @@ filter_console() {
 vfspids=()
 vfsdir=""
 cleanup() {
-	[ ${#vfspids[@]} = 0 ] || { kill "${vfspids[@]}" 2>/dev/null; wait "${vfspids[@]}" 2>/dev/null || true; }
+	[ ${#vfspids[@]} = 0 ] || { kill "${vfspids[@]}" 2>/dev/null || true; wait "${vfspids[@]}" 2>/dev/null || true; }
 	[ -z "$vfsdir" ] || rm -rf "$vfsdir"
 	[ "$keep_results" = 1 ] || rm -rf "$results"
 }
@@ -322,7 +322,7 @@ exports() {
 			-virtfs "local,path=$results,mount_tag=results,security_model=none,multidevs=remap")
 		return
 	fi
-	[ ${#vfspids[@]} = 0 ] || { kill "${vfspids[@]}" 2>/dev/null; wait "${vfspids[@]}" 2>/dev/null || true; }
+	[ ${#vfspids[@]} = 0 ] || { kill "${vfspids[@]}" 2>/dev/null || true; wait "${vfspids[@]}" 2>/dev/null || true; }
 	[ -z "$vfsdir" ] || rm -rf "$vfsdir"
 	vfsdir=$(mktemp -d /tmp/netmapd-vm-vfs.XXXXXX)
 	vfspids=()

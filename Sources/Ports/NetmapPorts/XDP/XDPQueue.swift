@@ -149,6 +149,7 @@ final class XDPQueue: EventHandler, @unchecked Sendable {
     /// The kernel kept our TX descriptors without transmitting them for a
     /// second (said once per stall).
     private var heldReported = false
+    private var lastCompletion: UInt64 = 0
     private var invalidSeen: UInt64 = 0
     /// Completions still due for transmissions abandoned when TX last left
     /// (not to be counted for the slots of the next TX period).
@@ -691,6 +692,7 @@ final class XDPQueue: EventHandler, @unchecked Sendable {
         inFlight = 0
         txDropped = 0
         lastProgress = Self.nowNanos()
+        lastCompletion = lastProgress
     }
 
     /// §5.5: post [hwcur … rhead) as descriptors pointing at the netmap
@@ -775,13 +777,12 @@ final class XDPQueue: EventHandler, @unchecked Sendable {
     /// ones and AF_PACKET drop the frames. The slots complete once the link
     /// has a carrier again; meanwhile say why they do not.
     private func reportHeld(_ k: Kring, _ x: OpaquePointer) {
-        let queued = nmd_xsk_tx_queued(x)
-        if queued == 0 || inFlight == 0 {
+        if inFlight == 0 {
             heldReported = false
-        } else if !heldReported && Self.nowNanos() &- lastProgress > 1_000_000_000 {
+        } else if !heldReported && Self.nowNanos() &- lastCompletion > 1_000_000_000 {
             heldReported = true
-            log.info("\(k.name): the kernel holds \(queued) AF_XDP transmissions without sending them (no carrier on the link?); "
-                     + "their slots complete when it transmits again")
+            log.info("\(k.name): the kernel holds \(inFlight) AF_XDP transmissions without completing them "
+                     + "(\(nmd_xsk_tx_queued(x)) not taken yet; no carrier on the link?); their slots complete when it transmits again")
         }
     }
 
@@ -792,6 +793,7 @@ final class XDPQueue: EventHandler, @unchecked Sendable {
         if done > 0 {
             credit &+= done
             lastProgress = Self.nowNanos()
+            lastCompletion = lastProgress
         } else if inFlight > 0 && nmd_xsk_tx_queued(x) == 0 && Self.nowNanos() &- lastProgress > 5_000_000 {
             // Nothing completed for 5 ms with nothing left in the TX ring:
             // descriptors the kernel found invalid are skipped without a
