@@ -10,6 +10,10 @@
 #               both backends, pcap_inject (not part of test; .ci/run runs it:
 #               ~2 min on a fresh clone, ~30 s once the library is cached)
 #   make deb    the Debian package (build/netmapd_VERSION_ARCH.deb), lintian
+#   make test-kernels  the kernel matrix: device, both net suites and a
+#               zero-copy bridge on Debian's 6.1, 6.12 and 6.12 cloud kernels
+#               in the VM, with a kernel x suite table (not part of test; run
+#               before each release; KERNELS=, SUITES= select)
 #   make bench  performance against the raw kernel interfaces (not part of test)
 #   make soak   a release netmapd under churning mixed traffic for SOAK_MINUTES
 #               (default 5): every frame accounted for, memory flat, pool
@@ -26,7 +30,7 @@ NETMAPD    := .build/$(CONFIG)/netmapd
 SHIM       := $(BUILD_DIR)/libnetmapd-shim.so
 export PATH := /opt/swift/usr/bin:$(PATH)
 
-.PHONY: deb test-deb test-pcap bench all deps build shim test test-fast test-core test-device test-net test-vm run clean fuzz fuzz-ci test-asan test-tsan install uninstall test-service soak test-daemon-sanitized test-daemon-sanitized-ci
+.PHONY: deb test-deb test-pcap bench all deps build shim test test-fast test-core test-device test-net test-vm run clean fuzz fuzz-ci test-asan test-tsan install uninstall test-service soak test-daemon-sanitized test-daemon-sanitized-ci test-kernels
 
 all: build
 
@@ -96,6 +100,10 @@ test-pcap: build
 test-vm: build
 	NETMAPD=$(NETMAPD) SCRATCH=.build Tests/vm/cuse-device-tests.sh --no-build
 	SCRATCH=.build Tests/vm/cuse-smoke.sh
+
+# The kernel matrix (Tests/vm/kernel-matrix.sh says what and how).
+test-kernels: build
+	KERNELS="$(KERNELS)" SUITES="$(SUITES)" NETMAPD=$(NETMAPD) Tests/vm/kernel-matrix.sh --no-build
 
 run: build
 	scripts/demo.sh $(NETMAPD)

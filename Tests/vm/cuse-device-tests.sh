@@ -8,7 +8,8 @@
 #
 #   Tests/vm/cuse-device-tests.sh [--no-build] [--timeout SECONDS]
 #
-# Environment: SCRATCH (swift scratch path, default .build-cuse), NETMAPD (a
+# Environment (guest): NETMAPD_FRONTEND (default cuse; the kernel matrix
+# passes auto). Environment: SCRATCH (swift scratch path, default .build-cuse), NETMAPD (a
 # prebuilt netmapd binary: skips the swift build), OUT (where the shim and
 # the C programs are built, default build/cuse-device), NM_TESTS (the test
 # command lines, one per line; the default leaves out nm_killer, whose
@@ -62,7 +63,7 @@ if [ "${1:-}" = "--guest" ]; then
 		local l=$1 rc
 		shift
 		daemon_start "$l" "[ -c /dev/netmap ] && grep -q 'is ready' '$l'" 30 \
-			"$daemon" --frontend cuse --device /dev/netmap "$@" && rc=0 || rc=$?
+			"$daemon" --frontend "${NETMAPD_FRONTEND:-cuse}" --device /dev/netmap "$@" && rc=0 || rc=$?
 		pid=$DAEMON_PID
 		return $rc
 	}

@@ -20,13 +20,21 @@ fail() {
 	exit 1
 }
 
+# What modprobe would load on a real system: the list, in dependency order.
 for m in $(cat /modules.load); do
 	insmod "/lib/modules/$(uname -r)/$m" || echo "guest-init: insmod $m failed"
 done
 
-p9='trans=virtio,version=9p2000.L,msize=512000'
-mount -t 9p -o "ro,$p9,cache=loose" host /mnt || fail "cannot mount the host root"
-mount -t 9p -o "$p9" results /results || fail "cannot mount the results folder"
+# The transport run-in-vm.sh chose for this kernel: 9p, or virtiofs where
+# the kernel has no 9p (the cloud flavour).
+if [ "$(cat /transport 2>/dev/null)" = virtiofs ]; then
+	mount -t virtiofs -o ro host /mnt || fail "cannot mount the host root (virtiofs)"
+	mount -t virtiofs results /results || fail "cannot mount the results folder (virtiofs)"
+else
+	p9='trans=virtio,version=9p2000.L,msize=512000'
+	mount -t 9p -o "ro,$p9,cache=loose" host /mnt || fail "cannot mount the host root"
+	mount -t 9p -o "$p9" results /results || fail "cannot mount the results folder"
+fi
 . /results/.vm/env || fail "no results/.vm/env"
 
 mount -t proc proc /mnt/proc

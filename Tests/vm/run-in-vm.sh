@@ -19,13 +19,23 @@
 #   -e, --env NAME=VALUE   set a variable for the command (repeatable)
 #   -m, --memory MB        guest memory (default 2048)
 #   -s, --smp N            guest CPUs (default 2)
+#   -k, --kernel NAME      which Debian kernel to boot (env NETMAPD_VM_KERNEL):
+#                          6.1 (default: what Debian 12's linux-image-amd64
+#                          depends on), 6.1-cloud, 6.12 and 6.12-cloud (the
+#                          same meta-packages from bookworm-backports), or a
+#                          linux-image-* package name of the configured sources
 #   -v, --verbose          show the whole console (kernel, init), not only the command's output
 #       --prepare          only fetch the kernel and build the initramfs
+#       --print-kernel     print the selected kernel's release (uname -r) and exit
 #
 # Environment: NETMAPD_VM_MODULES (modules to load, dependencies resolved
-# through depmod; default "virtio_pci 9pnet_virtio 9p fuse cuse veth"),
-# NETMAPD_VM_KERNEL_PKG (a linux-image package name instead of the one
-# linux-image-amd64 depends on).
+# through depmod, built-in ones skipped; default: virtio, the host file
+# system transport, fuse, veth, and what systemd/modules-load.d/netmapd.conf
+# lists (cuse, sch_ingress for clsact, cls_bpf), as an installed system loads),
+# NETMAPD_VM_KERNEL_PKG (a linux-image package name, as --kernel PACKAGE).
+#
+# The host root reaches the guest over 9p; a kernel without 9p (the cloud
+# flavour) gets it over virtiofs instead (qemu's virtiofsd, shared memory).
 #
 # Needs root (apt-get, qemu's 9p export of /). KVM is not used: it does not
 # work on the build machines, so the VM runs under TCG (-accel tcg -cpu max).
@@ -41,7 +51,8 @@ prepare_only=0
 results=""
 keep_results=0
 extra_env=()
-modules="${NETMAPD_VM_MODULES:-virtio_pci 9pnet_virtio 9p fuse cuse veth}"
+kernel="${NETMAPD_VM_KERNEL:-6.1}"
+print_kernel=0
 
 die() { echo "run-in-vm: $*" >&2; exit 125; }
 note() { echo "run-in-vm: $*" >&2; }
@@ -53,8 +64,10 @@ while [ $# -gt 0 ]; do
 	-e|--env) [[ "$2" == [A-Za-z_]*=* ]] || die "--env wants NAME=VALUE, got '$2'"; extra_env+=("$2"); shift 2 ;;
 	-m|--memory) memory="$2"; shift 2 ;;
 	-s|--smp) smp="$2"; shift 2 ;;
+	-k|--kernel) kernel="$2"; shift 2 ;;
 	-v|--verbose) verbose=1; shift ;;
 	--prepare) prepare_only=1; shift ;;
+	--print-kernel) print_kernel=1; prepare_only=1; shift ;;
 	--) shift; break ;;
 	-h|--help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
 	*) die "unknown option '$1' (the command goes after --)" ;;
@@ -90,43 +103,100 @@ mkdir -p "$cache"
 exec 9>"$cache/.lock"
 flock 9   # one preparer at a time; released when this script exits
 
+# Packages of another suite (bookworm-backports) come through apt with a
+# private source list and state under cache/apt: the system's sources and
+# package lists are left alone.
+bpo_apt() {  # bpo_apt COMMAND ARGS...: apt-get/apt-cache on bookworm-backports only
+	local tool=$1 a
+	shift
+	a="$cache/apt"
+	mkdir -p "$a/lists/partial" "$a/cache/archives/partial"
+	[ -f "$a/sources.list" ] || echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian bookworm-backports main" >"$a/sources.list"
+	"$tool" -q -o Dir::Etc::SourceList="$a/sources.list" -o Dir::Etc::SourceParts=/dev/null \
+		-o Dir::State::Lists="$a/lists" -o Dir::Cache="$a/cache" -o APT::Sandbox::User=root "$@"
+}
+meta_depends() {  # meta_depends APT-CACHE-RUNNER META: the versioned package META depends on
+	"$@" 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}'
+}
+apt_src=system
+case "$kernel" in 6.12|6.12-cloud) [ -n "${NETMAPD_VM_KERNEL_PKG:-}" ] || apt_src=bpo ;; esac
 kernel_package() {
+	local meta p
 	if [ -n "${NETMAPD_VM_KERNEL_PKG:-}" ]; then echo "$NETMAPD_VM_KERNEL_PKG"; return; fi
-	local p
-	p=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+	case "$kernel" in
+	6.1|default) meta=linux-image-amd64 ;;
+	6.1-cloud) meta=linux-image-cloud-amd64 ;;
+	6.12|6.12-cloud)
+		meta=linux-image-amd64
+		[ "$kernel" = 6.12 ] || meta=linux-image-cloud-amd64
+		p=$(meta_depends bpo_apt apt-cache depends "$meta")
+		if [ -z "$p" ]; then
+			bpo_apt apt-get update >&2 || true
+			p=$(meta_depends bpo_apt apt-cache depends "$meta")
+		fi
+		echo "$p"
+		return ;;
+	linux-image-*) echo "$kernel"; return ;;
+	*) die "unknown kernel '$kernel' (6.1, 6.1-cloud, 6.12, 6.12-cloud or a linux-image-* package)" ;;
+	esac
+	p=$(meta_depends apt-cache depends "$meta")
 	if [ -z "$p" ]; then
 		apt_update
-		p=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+		p=$(meta_depends apt-cache depends "$meta")
 	fi
 	echo "$p"
 }
 pkg="$(kernel_package)"
 if [ -z "$pkg" ]; then
-	# No package lists (offline): fall back to a kernel fetched before.
-	pkg=$(ls -1 "$cache"/kernel 2>/dev/null | sort -V | tail -n 1 || true)
-	[ -n "$pkg" ] || die "cannot tell which linux-image package to fetch (apt-cache depends linux-image-amd64)"
+	# No package lists (offline): fall back to a kernel of this name fetched before.
+	pkg=$(cat "$cache/kernel/.last-$kernel" 2>/dev/null || true)
+	[ -n "$pkg" ] && [ -f "$cache/kernel/$pkg/.complete" ] || die "cannot tell which linux-image package to fetch for kernel '$kernel'"
 	note "package lists unavailable; using cached $pkg"
 fi
 kroot="$cache/kernel/$pkg"
 if [ ! -f "$kroot/.complete" ]; then
 	note "fetching $pkg"
 	rm -rf "$kroot" "$cache"/*.deb
-	(cd "$cache" && apt-get download -q -o APT::Sandbox::User=root "$pkg" >&2) \
-		|| { apt_update; (cd "$cache" && apt-get download -q -o APT::Sandbox::User=root "$pkg" >&2); } \
-		|| die "apt-get download $pkg failed"
+	if [ "$apt_src" = bpo ]; then
+		(cd "$cache" && bpo_apt apt-get download "$pkg" >&2) \
+			|| { bpo_apt apt-get update >&2; (cd "$cache" && bpo_apt apt-get download "$pkg" >&2); } \
+			|| die "apt-get download $pkg (bookworm-backports) failed"
+	else
+		(cd "$cache" && apt-get download -q -o APT::Sandbox::User=root "$pkg" >&2) \
+			|| { apt_update; (cd "$cache" && apt-get download -q -o APT::Sandbox::User=root "$pkg" >&2); } \
+			|| die "apt-get download $pkg failed"
+	fi
 	deb=$(ls -1 "$cache/${pkg}"_*.deb | head -n 1)
 	mkdir -p "$kroot"
 	dpkg -x "$deb" "$kroot"
 	rm -f "$deb"
-	# Keep only the newest kernel.
-	for old in "$cache"/kernel/*; do [ "$old" = "$kroot" ] || rm -rf "$old"; done
+	# Keep only the newest kernel of this name.
+	old=$(cat "$cache/kernel/.last-$kernel" 2>/dev/null || true)
+	[ -z "$old" ] || [ "$old" = "$pkg" ] || rm -rf "$cache/kernel/$old"
 	touch "$kroot/.complete"
 fi
+echo "$pkg" >"$cache/kernel/.last-$kernel"
 kver=$(ls -1 "$kroot/lib/modules" | head -n 1)
 vmlinuz="$kroot/boot/vmlinuz-$kver"
 [ -f "$vmlinuz" ] || die "no $vmlinuz"
 moddir="$kroot/lib/modules/$kver"
 [ -f "$moddir/modules.dep" ] || depmod -b "$kroot" "$kver" || die "depmod failed"
+kconfig="$kroot/boot/config-$kver"
+if [ "$print_kernel" = 1 ]; then echo "$kver"; exit 0; fi
+# The host root's transport: 9p where the kernel has it, else virtiofs.
+if grep -q '^CONFIG_9P_FS=[ym]' "$kconfig" && grep -q '^CONFIG_NET_9P_VIRTIO=[ym]' "$kconfig"; then
+	transport=9p
+	fsmods="virtio_pci 9pnet_virtio 9p"
+elif grep -q '^CONFIG_VIRTIO_FS=[ym]' "$kconfig"; then
+	transport=virtiofs
+	fsmods="virtio_pci virtiofs"
+	[ -x /usr/lib/qemu/virtiofsd ] || die "$kver has no 9p: needs /usr/lib/qemu/virtiofsd (qemu-system-common)"
+else
+	die "$kver has neither 9p nor virtiofs: cannot reach the host root"
+fi
+# What a system with netmapd installed loads at boot: its modules-load.d file.
+shipped=$(sed -e 's/#.*//' "$here/../../systemd/modules-load.d/netmapd.conf" | xargs)
+modules="${NETMAPD_VM_MODULES:-$fsmods fuse veth $shipped}"
 
 # Module load order: each module after everything it depends on (modules.dep).
 declare -A modpath=() loaded=()
@@ -144,12 +214,16 @@ add_module() {  # add_module RELATIVE_PATH
 	for d in $deps; do add_module "$d"; done
 	order+=("$path")
 }
+builtin_mod() { grep -qE "/${1//_/[_-]}\.ko(\.[a-z]+)?\$" "$moddir/modules.builtin" 2>/dev/null; }
 for m in $modules; do
-	[ -n "${modpath[$m]:-}" ] || die "module $m is not in $kver"
+	if [ -z "${modpath[$m]:-}" ]; then
+		builtin_mod "$m" && continue
+		die "module $m is not in $kver"
+	fi
 	add_module "${modpath[$m]}"
 done
 
-initrd_key=$(printf '%s\n' "$kver" "${order[@]}" | cat - "$here/guest-init.sh" /bin/busybox | sha256sum | cut -c1-16)
+initrd_key=$(printf '%s\n' "$kver" "$transport" "${order[@]}" | cat - "$here/guest-init.sh" /bin/busybox | sha256sum | cut -c1-16)
 initrd="$cache/initramfs-$kver-$initrd_key.cpio.gz"
 if [ ! -f "$initrd" ]; then
 	note "building initramfs for $kver (${order[*]##*/})"
@@ -157,12 +231,19 @@ if [ ! -f "$initrd" ]; then
 	mkdir -p "$stage/bin" "$stage/lib/modules/$kver"
 	cp /bin/busybox "$stage/bin/busybox"
 	install -m 0755 "$here/guest-init.sh" "$stage/init"
+	# Modules go in uncompressed (busybox insmod reads them as they are).
 	for p in "${order[@]}"; do
 		mkdir -p "$stage/lib/modules/$kver/$(dirname "$p")"
-		cp "$moddir/$p" "$stage/lib/modules/$kver/$p"
+		case "$p" in
+		*.ko.xz) xz -dc "$moddir/$p" >"$stage/lib/modules/$kver/${p%.xz}" ;;
+		*.ko.zst) zstd -qdc "$moddir/$p" >"$stage/lib/modules/$kver/${p%.zst}" ;;
+		*.ko.gz) gzip -dc "$moddir/$p" >"$stage/lib/modules/$kver/${p%.gz}" ;;
+		*) cp "$moddir/$p" "$stage/lib/modules/$kver/$p" ;;
+		esac
 	done
-	printf '%s\n' "${order[@]}" > "$stage/modules.load"
-	rm -f "$cache"/initramfs-*.cpio.gz
+	printf '%s\n' "${order[@]}" | sed -E 's/\.ko\.(xz|zst|gz)$/.ko/' > "$stage/modules.load"
+	echo "$transport" > "$stage/transport"
+	rm -f "$cache"/initramfs-"$kver"-*.cpio.gz
 	(cd "$stage" && find . | cpio -o -H newc --quiet | gzip -1) > "$initrd.tmp"
 	mv "$initrd.tmp" "$initrd"
 	rm -rf "$stage"
@@ -225,21 +306,67 @@ filter_console() {
 		if [ "$verbose" = 1 ] || [ "$on" = 1 ]; then printf '%s\n' "$line"; fi
 	done
 }
-start=$(date +%s.%N)
-set +e
-timeout -k 5 "$timeout_s" qemu-system-x86_64 \
-	-accel tcg -cpu max -smp "$smp" -m "$memory" \
-	-nodefaults -no-user-config -display none -no-reboot \
-	-serial stdio -monitor none \
-	-kernel "$vmlinuz" -initrd "$initrd" -append "$append" \
-	-virtfs local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap \
-	-virtfs "local,path=$results,mount_tag=results,security_model=none,multidevs=remap" \
-	</dev/null 2>&1 \
-| tee "$console_log" \
-| filter_console
-qemu_rc=${PIPESTATUS[0]}
-set -e
-end=$(date +%s.%N)
+vfspids=()
+vfsdir=""
+cleanup() {
+	[ ${#vfspids[@]} = 0 ] || { kill "${vfspids[@]}" 2>/dev/null || true; wait "${vfspids[@]}" 2>/dev/null || true; }
+	[ -z "$vfsdir" ] || rm -rf "$vfsdir"
+	[ "$keep_results" = 1 ] || rm -rf "$results"
+}
+# Sets fsargs: qemu's exports of the host root and the results folder.
+# virtiofs: one virtiofsd per export (each serves one boot), guest memory
+# shared with them.
+exports() {
+	if [ "$transport" = 9p ]; then
+		fsargs=(-virtfs local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap
+			-virtfs "local,path=$results,mount_tag=results,security_model=none,multidevs=remap")
+		return
+	fi
+	[ ${#vfspids[@]} = 0 ] || { kill "${vfspids[@]}" 2>/dev/null || true; wait "${vfspids[@]}" 2>/dev/null || true; }
+	[ -z "$vfsdir" ] || rm -rf "$vfsdir"
+	vfsdir=$(mktemp -d /tmp/netmapd-vm-vfs.XXXXXX)
+	vfspids=()
+	local tag src
+	for tag in host results; do
+		src=/
+		[ "$tag" = host ] || src=$results
+		/usr/lib/qemu/virtiofsd --socket-path="$vfsdir/$tag.sock" -o source="$src" -o cache=auto \
+			-o sandbox=chroot -o log_level=err >"$vfsdir/$tag.log" 2>&1 &
+		vfspids+=($!)
+	done
+	for tag in host results; do
+		for _ in $(seq 1 50); do [ -S "$vfsdir/$tag.sock" ] && break; sleep 0.1; done
+		[ -S "$vfsdir/$tag.sock" ] || die "virtiofsd for $tag did not start: $(cat "$vfsdir/$tag.log")"
+	done
+	fsargs=(-object "memory-backend-memfd,id=mem,size=${memory}M,share=on" -machine memory-backend=mem
+		-chardev "socket,id=vfs0,path=$vfsdir/host.sock" -device vhost-user-fs-pci,chardev=vfs0,tag=host
+		-chardev "socket,id=vfs1,path=$vfsdir/results.sock" -device vhost-user-fs-pci,chardev=vfs1,tag=results)
+}
+# A kernel that panics before the command started (it happens under
+# emulation, rarely, while devices probe) is booted again, up to 3 times.
+for attempt in 1 2 3; do
+	exports
+	start=$(date +%s.%N)
+	set +e
+	timeout -k 5 "$timeout_s" qemu-system-x86_64 \
+		-accel tcg -cpu max -smp "$smp" -m "$memory" \
+		-nodefaults -no-user-config -display none -no-reboot \
+		-serial stdio -monitor none \
+		-kernel "$vmlinuz" -initrd "$initrd" -append "$append" \
+		"${fsargs[@]}" \
+		</dev/null 2>&1 \
+	| tee "$console_log" \
+	| filter_console
+	qemu_rc=${PIPESTATUS[0]}
+	set -e
+	end=$(date +%s.%N)
+	if [ ! -f "$results/.vm/rc" ] && ! grep -q '@@NETMAPD-VM-BEGIN@@' "$console_log" && grep -q 'Kernel panic' "$console_log"; then
+		note "the kernel panicked while booting (attempt $attempt):"
+		grep -m1 -B2 'Kernel panic' "$console_log" >&2 || true
+		continue
+	fi
+	break
+done
 elapsed=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f", b - a }')
 
 if [ -f "$results/.vm/rc" ]; then

@@ -41,7 +41,7 @@ struct Netmapd: ParsableCommand {
             FUSE-file clients need nothing.
             """)
 
-    @Option(help: "Device mechanism: auto (CUSE where /dev/cuse exists, else FUSE), cuse, fuse.")
+    @Option(help: "Device mechanism: auto (CUSE where /dev/cuse exists, else or when CUSE cannot start a FUSE file, which needs Linux 6.9+ with FUSE passthrough), cuse, fuse.")
     var frontend: FrontEndChoice = .auto
 
     @Option(help: "Path of the device.")
@@ -242,43 +242,61 @@ struct Netmapd: ParsableCommand {
         domains.onInterfaceVanished { [weak registry] in registry?.interfaceVanished(port: $0) }
         let log: @Sendable (String) -> Void = { logger.info("\($0)") }
 
+        // auto: CUSE where /dev/cuse exists, else (or when CUSE cannot
+        // start) a FUSE file, which needs FUSE passthrough (Linux 6.9+).
         var useCUSE: Bool
         switch frontend {
         case .cuse: useCUSE = true
         case .fuse: useCUSE = false
         case .auto: useCUSE = access("/dev/cuse", F_OK) == 0
         }
+        var cuseProblem = useCUSE ? "" : "no /dev/cuse (load the cuse module: modprobe cuse)"
 
-        var stopFrontEnd: () -> Void
+        var stopFrontEnd: () -> Void = {}
         var cuseThread: JoinableThread?
         if useCUSE {
-            guard device.hasPrefix("/dev/"), !device.dropFirst(5).contains("/") else {
-                throw DaemonError(message: "CUSE devices live directly under /dev: \(device) is not possible (use --frontend fuse)")
-            }
-            let cuse: CUSEDevice
             do {
-                cuse = try CUSEDevice(device: engine, name: String(device.dropFirst(5)), mode: modeBits,
-                                      uid: 0, gid: gid, workers: threads, log: log)
-            } catch {
-                throw DaemonError(message: "CUSE front end failed: \(error)")
+                guard device.hasPrefix("/dev/"), !device.dropFirst(5).contains("/") else {
+                    throw DaemonError(message: "CUSE devices live directly under /dev: \(device) is not possible (use --frontend fuse)")
+                }
+                let cuse: CUSEDevice
+                do {
+                    cuse = try CUSEDevice(device: engine, name: String(device.dropFirst(5)), mode: modeBits,
+                                          uid: 0, gid: gid, workers: threads, log: log)
+                } catch {
+                    throw DaemonError(message: "CUSE front end failed: \(error)")
+                }
+                let box = RunBox(cuse: cuse, logger: logger)
+                do {
+                    cuseThread = try JoinableThread.spawn { box.run() }
+                } catch {
+                    throw DaemonError(message: "CUSE front end failed: \(error)")
+                }
+                box.waitReady()
+                if let err = box.failure {
+                    cuseThread?.join()
+                    cuseThread = nil
+                    throw DaemonError(message: "CUSE front end failed: \(err)")
+                }
+                stopFrontEnd = { cuse.stop() }
+                logger.info("\(device) is ready (CUSE): clients map the region through LD_PRELOAD=libnetmapd-shim.so")
+            } catch let e as DaemonError where frontend == .auto {
+                cuseProblem = e.message
+                logger.warning("\(e.message); trying a FUSE file at \(device) instead")
+                useCUSE = false
             }
-            let box = RunBox(cuse: cuse, logger: logger)
-            do {
-                cuseThread = try JoinableThread.spawn { box.run() }
-            } catch {
-                throw DaemonError(message: "CUSE front end failed: \(error)")
-            }
-            box.waitReady()
-            if let err = box.failure { throw DaemonError(message: "CUSE front end failed: \(err)") }
-            stopFrontEnd = { cuse.stop() }
-            logger.info("\(device) is ready (CUSE): clients map the region through LD_PRELOAD=libnetmapd-shim.so")
-        } else {
+        }
+        if !useCUSE {
             let fuse: FUSEFileDevice
             do {
                 fuse = try FUSEFileDevice(device: engine, path: device, mode: modeBits, uid: 0, gid: gid,
                                           threads: threads, log: log, debugLog: { logger.debug("\($0)") })
                 try fuse.start()
             } catch {
+                if frontend == .auto {
+                    throw DaemonError(message: "no front end works on this kernel: CUSE: \(cuseProblem); FUSE file: \(error)"
+                                      + ". netmapd needs the cuse module (CONFIG_CUSE) or Linux 6.9+ with CONFIG_FUSE_PASSTHROUGH")
+                }
                 throw DaemonError(message: "FUSE-file front end failed: \(error)")
             }
             stopFrontEnd = { fuse.stop() }
@@ -319,17 +337,24 @@ final class RunBox: @unchecked Sendable {
         self.logger = logger
     }
 
+    private var wasReady = false
+
     func run() {
         do {
-            try cuse.run(ready: { [done] in done.signal() })
+            try cuse.run(ready: { [self] in
+                wasReady = true
+                done.signal()
+            })
         } catch {
             failure = error
         }
         // Also when run() ends before the device was ready (stopped early,
         // the kernel dropped the connection): nobody must wait forever, and
-        // a daemon without its device shuts down instead of idling.
+        // a daemon without its device shuts down instead of idling. A start
+        // that failed is the waiting thread's to handle (--frontend auto
+        // tries a FUSE file then).
         done.signal()
-        kill(getpid(), SIGTERM)
+        if wasReady || failure == nil { kill(getpid(), SIGTERM) }
     }
 
     func waitReady() { done.wait() }

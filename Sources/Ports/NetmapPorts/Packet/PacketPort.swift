@@ -113,7 +113,11 @@ final class PacketPort: InterfacePort, @unchecked Sendable {
             } catch {
                 // Frames still reach the host stack: worth saying, not worth
                 // refusing the port for.
-                log.warning("\(label): cannot keep received frames from the host stack (tc ingress BPF: \(error)); the stack sees them too")
+                // ENOENT/EOPNOTSUPP: the kernel has no clsact qdisc or no BPF
+                // classifier (modules not loaded and not autoloaded).
+                let fix = error.errno == ENOENT || error.errno == EOPNOTSUPP
+                    ? " (the clsact qdisc or the BPF classifier is missing: modprobe sch_ingress cls_bpf; netmapd's modules-load.d file lists them)" : ""
+                log.warning("\(label): cannot keep received frames from the host stack (tc ingress BPF: \(error))\(fix); the stack sees them too")
             }
         }
     }

@@ -146,6 +146,10 @@ final class XDPQueue: EventHandler, @unchecked Sendable {
     private var credit: UInt32 = 0
     private(set) var inFlight = 0
     private var lastProgress: UInt64 = 0
+    /// The kernel kept our TX descriptors without transmitting them for a
+    /// second (said once per stall).
+    private var heldReported = false
+    private var lastCompletion: UInt64 = 0
     private var invalidSeen: UInt64 = 0
     /// Completions still due for transmissions abandoned when TX last left
     /// (not to be counted for the slots of the next TX period).
@@ -688,6 +692,7 @@ final class XDPQueue: EventHandler, @unchecked Sendable {
         inFlight = 0
         txDropped = 0
         lastProgress = Self.nowNanos()
+        lastCompletion = lastProgress
     }
 
     /// §5.5: post [hwcur … rhead) as descriptors pointing at the netmap
@@ -762,7 +767,23 @@ final class XDPQueue: EventHandler, @unchecked Sendable {
         }
         reclaim(k, x)
         if inFlight > 0 { watcher.watch(self) }
+        reportHeld(k, x)
         return 0
+    }
+
+    /// Kernels before 6.6 or so (Debian's 6.1) keep copy-mode TX
+    /// descriptors in the socket's ring, uncompleted, while the device
+    /// cannot transmit (a veth whose peer is down: no carrier), where newer
+    /// ones and AF_PACKET drop the frames. The slots complete once the link
+    /// has a carrier again; meanwhile say why they do not.
+    private func reportHeld(_ k: Kring, _ x: OpaquePointer) {
+        if inFlight == 0 {
+            heldReported = false
+        } else if !heldReported && Self.nowNanos() &- lastCompletion > 1_000_000_000 {
+            heldReported = true
+            log.info("\(k.name): the kernel holds \(inFlight) AF_XDP transmissions without completing them "
+                     + "(\(nmd_xsk_tx_queued(x)) not taken yet; no carrier on the link?); their slots complete when it transmits again")
+        }
     }
 
     /// Advances hwtail over every slot whose completion came back (and over
@@ -772,6 +793,7 @@ final class XDPQueue: EventHandler, @unchecked Sendable {
         if done > 0 {
             credit &+= done
             lastProgress = Self.nowNanos()
+            lastCompletion = lastProgress
         } else if inFlight > 0 && nmd_xsk_tx_queued(x) == 0 && Self.nowNanos() &- lastProgress > 5_000_000 {
             // Nothing completed for 5 ms with nothing left in the TX ring:
             // descriptors the kernel found invalid are skipped without a
