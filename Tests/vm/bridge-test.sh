@@ -17,20 +17,24 @@
 #     forwards into it: once the carrier is back, no TX slot is left
 #     uncompleted (Linux 6.1's AF_XDP keeps such transmissions until then,
 #     newer kernels and AF_PACKET drop them: the 6.1 "TX stall" of #21);
+#   - host rings (issue #13) through this front end: Tests/net/host_bridge.c
+#     between W's ga0 and W's host stack (NIC rings <-> host rings, buffer
+#     swaps): a ping from S to W's address is answered through it, and once
+#     it is gone no netmapd filter is left on ga0;
 #   - netmapd stops cleanly.
 #
 #   Tests/vm/bridge-test.sh --guest DAEMON BIN BACKEND   (inside the VM)
 #
 # Environment: BRIDGE_FRAMES (default 3000) frames per direction,
 # BRIDGE_RATE (default 500) sender pace in frames/s (emulation is slow).
-# Results: 6 per backend.
+# Results: 8 per backend.
 set -uo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 . "$repo/Tests/lib/results.sh"
 . "$repo/Tests/lib/daemon.sh"
 
-bridge_results=6
+bridge_results=8
 [ "${1:-}" = "--guest" ] || { echo "usage: $0 --guest DAEMON BIN BACKEND (run by Tests/vm/kernel-matrix.sh)" >&2; exit 2; }
 daemon=$2 bin=$3 backend=$4
 R=${NETMAPD_VM_RESULTS:-/tmp}
@@ -128,6 +132,24 @@ wait $bp; brc=$?
 tail -1 "$out.bridge"
 result "bridge ($backend): into a link without carrier, then the carrier back: no TX slot left uncompleted (kernel held them: $held)" \
 	$([ $brc = 0 ] && echo 1 || echo 0) "bridge $brc"
+
+# Host rings: W's stack behind a one-interface bridge on ga0 (needs S's
+# address on gs0, given in the steal check above).
+out=$R/bridge-$backend-host
+nsenter --net=/run/netns/gW "$bin/host_bridge" -d "$dev" -i ga0 >"$out.bridge" 2>"$out.err" &
+bp=$!
+for _ in $(seq 1 300); do grep -q ready "$out.err" && break; sleep 0.1; done
+ok=0
+for _ in 1 2 3; do ip netns exec gS ping -c 2 -i 0.5 -W 2 -q 198.18.7.1 >/dev/null 2>&1 && { ok=1; break; }; done
+kill $bp; wait $bp; brc=$?
+result "host rings ($backend, $fe): S's ping answered by W's stack through a NIC <-> host ring bridge ($(cat "$out.bridge"))" \
+	$([ $ok = 1 ] && [ $brc = 0 ] && grep -q ready "$out.err" && echo 1 || echo 0) "$(tail -2 "$out.err")"
+left=1
+for _ in $(seq 1 30); do
+	tc -n gW filter show dev ga0 egress 2>/dev/null | grep -q netmapd || tc -n gW filter show dev ga0 ingress 2>/dev/null | grep -q netmapd_host || { left=0; break; }
+	sleep 0.1
+done
+result "host rings ($backend): released, no netmapd host filter left on ga0" $([ $left = 0 ] && echo 1 || echo 0)
 
 daemon_stop "$pid" 30
 result "netmapd stopped cleanly" $([ "$DAEMON_RC" = 0 ] && echo 1 || echo 0) "exit $DAEMON_RC"

@@ -132,7 +132,7 @@ gcc -O2 -g -Wall -Wextra -Werror -fPIC -shared -fvisibility=hidden -I Sources/AB
 for src in Tests/device/nm_*.c; do
 	gcc -O2 -g -Wall $inc -o "$out/$(basename "$src" .c)" "$src" -pthread || exit 2
 done
-for t in Tests/net/pkt_errors.c Tests/net/pkt_peer.c tools/nmd-bridge.c tools/nmd-send.c tools/nmd-recv.c; do
+for t in Tests/net/pkt_errors.c Tests/net/pkt_peer.c Tests/net/host_bridge.c tools/nmd-bridge.c tools/nmd-send.c tools/nmd-recv.c; do
 	gcc -O2 -g -Wall -Wextra -Werror $inc -o "$out/$(basename "$t" .c)" "$t" || exit 2
 done
 
@@ -156,7 +156,7 @@ run_suite() {
 		want=3
 		cmd=("$repo/Tests/vm/kernel-matrix.sh" --guest-frontend "$daemon" "$out") ;;
 	bridge-packet|bridge-xdp)
-		want=6
+		want=8
 		envs=(-e "BRIDGE_FRAMES=${BRIDGE_FRAMES:-3000}" -e "BRIDGE_RATE=${BRIDGE_RATE:-500}")
 		cmd=("$repo/Tests/vm/bridge-test.sh" --guest "$daemon" "$out" "${s#bridge-}") ;;
 	esac
