@@ -45,7 +45,10 @@ nm_pipe_rules
 nm_pipe_traffic -n 1000000 -m poll
 nm_pipe_traffic -n 2000 -m select
 nm_pipe_traffic -n 2000 -m epoll
-nm_pipe_traffic -n 2000 -m ioctl'
+nm_pipe_traffic -n 2000 -m ioctl
+nm_vale traffic 1000000 1
+nm_vale learning
+nm_vale errors'
 # Results of the guest: one a test line, the daemon's clean stop, then the
 # 8 robustness results.
 guest_results() { echo $(( $(grep -c . <<<"${NM_TESTS:-$default_tests}") + 1 + 1 + 8 )); }
