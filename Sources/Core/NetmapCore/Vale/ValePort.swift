@@ -23,8 +23,15 @@ final class ValeRxQueue: @unchecked Sendable {
     var released: UInt32 = 0
 }
 
+/// The RX rings a TX ring's pass must wake, kept with the TX ring (its
+/// sync lock) so that the wake-ups happen after the bridge lock is let go.
+final class ValeWakeList: @unchecked Sendable {
+    var rings: [Kring] = []
+    init() { rings.reserveCapacity(8) }
+}
+
 public final class ValePort: Port, @unchecked Sendable {
-    static let maxRings = 16, maxSlots = 4096, defaultSlots = 1024
+    static let maxRings = 16, maxSlots = 4096
     static let broadcast = -1, drop = -2
 
     public let name: String
@@ -111,9 +118,17 @@ public final class ValePort: Port, @unchecked Sendable {
         let head = t.rhead
         if t.hwcur != head {
             let br = bridge
-            br.lock.withLock { forward(t, upTo: head, br) }
-            for k in br.wake { k.wakeup() }
-            br.wake.removeAll(keepingCapacity: true)
+            let wake: ValeWakeList
+            if let w = t.backendState as? ValeWakeList { wake = w } else {
+                wake = ValeWakeList()
+                t.backendState = wake
+            }
+            br.lock.withLock {
+                forward(t, upTo: head, br)
+                swap(&wake.rings, &br.wake)
+            }
+            for k in wake.rings { k.wakeup() }
+            wake.rings.removeAll(keepingCapacity: true)
         }
         t.hwcur = head
         t.hwtail = RingIndex.prev(head, n)
@@ -249,10 +264,11 @@ public final class ValePort: Port, @unchecked Sendable {
                     let ss = src.slot(s), ds = dst.slot(tail)
                     let from = region.buffer(Self.sourceBuffer(ss.bufIdx, region))
                     let to = region.buffer(ds.bufIdx)
+                    // Each length is read once: the client may rewrite its slots meanwhile.
                     var len = Self.fragmentLength(ss.len, bufSize)
                     if f == 0 && !sameHeader {
                         to.initializeMemory(as: UInt8.self, repeating: 0, count: p.hdrLen)
-                        let body = len - fr.payloadOffset
+                        let body = min(max(len - fr.payloadOffset, 0), bufSize - p.hdrLen)
                         (to + p.hdrLen).copyMemory(from: from + fr.payloadOffset, byteCount: body)
                         len = p.hdrLen + body
                     } else {

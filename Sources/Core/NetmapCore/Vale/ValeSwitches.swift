@@ -105,12 +105,13 @@ public final class ValeSwitches: @unchecked Sendable {
         return try makeEphemeral(name: name, bridgeName: bname, existing: br, hints: hints)
     }
 
-    /// §11.1: rings 1…16 (default 1), slots 1…4096 (default 1024), no host
+    /// §11.1: rings 1…16 (default 1), slots 1…4096 (default 1024, the
+    /// registry's default), no host
     /// rings; its own memory id unless the request names one.
     private func makeEphemeral(name: String, bridgeName: String, existing: ValeBridge?,
                                hints: PortHints) throws(NetmapError) -> PortAdapter {
         func rings(_ r: Int) -> Int { r == 0 ? 1 : min(max(r, 1), ValePort.maxRings) }
-        func slots(_ s: Int) -> Int { s == 0 ? ValePort.defaultSlots : min(max(s, 1), ValePort.maxSlots) }
+        func slots(_ s: Int) -> Int { s == 0 ? registry.defaultSlots : min(max(s, 1), ValePort.maxSlots) }
         let g = PortGeometry(txRings: rings(hints.txRings), rxRings: rings(hints.rxRings),
                              txSlots: slots(hints.txSlots), rxSlots: slots(hints.rxSlots))
         var memId = hints.memId
