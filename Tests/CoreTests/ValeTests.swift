@@ -8,7 +8,7 @@ import Testing
 /// the control requests and their errors.
 @Suite struct ValeTests {
     let t: TestEngine
-    init() throws { t = try TestEngine(nics: [FakeNIC(name: "eth0")]) }
+    init() throws { t = try TestEngine(nics: [FakeNIC(name: "eth0"), FakeNIC(name: "eth1", txRings: 2, rxRings: 2, slots: 64)]) }
 
     static func mac(_ last: UInt8) -> [UInt8] { [0x02, 0, 0, 0, 0, last] }
     static let bcast: [UInt8] = [0xff, 0xff, 0xff, 0xff, 0xff, 0xff]
@@ -308,7 +308,7 @@ import Testing
         #expect(attach("vale0:eth0", memId: 40) == EINVAL)
         #expect(attach("vale0:eth0", ringid: 1) == EINVAL)
         #expect(attach("vale0:eth0", mode: UInt32(NR_REG_ONE_NIC)) == EINVAL)
-        #expect(attach("vale0:eth0") == EOPNOTSUPP)        // NICs in a switch: not provided
+        #expect(attach("vale0:eth0", mode: UInt32(NR_REG_NIC_SW)) == EOPNOTSUPP)   // host rings: not provided
         let det = c.place(nmreq_vale_detach())
         #expect(ctrl(c, "eth0", NETMAP_REQ_VALE_DETACH, UnsafeMutableRawPointer(det)).0 == EINVAL)
         #expect(ctrl(c, "vale0:nosuch", NETMAP_REQ_VALE_DETACH, UnsafeMutableRawPointer(det)).0 == ENXIO)
@@ -324,5 +324,55 @@ import Testing
         #expect(ctrl(c, "eth0", NETMAP_REQ_VALE_POLLING_ENABLE, UnsafeMutableRawPointer(pol)).0 == EINVAL)
         #expect(ctrl(c, "vale0:zz", NETMAP_REQ_VALE_POLLING_ENABLE, UnsafeMutableRawPointer(pol)).0 == ENXIO)
         #expect(ctrl(c, "vale0:a", NETMAP_REQ_VALE_POLLING_DISABLE, UnsafeMutableRawPointer(pol)).0 == EOPNOTSUPP)
+    }
+
+    @Test func anAttachedNICBridgesItsTrafficAndBelongsToTheSwitch() {
+        let c = t.client()
+        func attach(_ n: String) -> (Int32, UInt32) {
+            var b = nmreq_vale_attach()
+            b.reg.nr_mode = UInt32(NR_REG_ALL_NIC)
+            let p = c.place(b)
+            return (ctrl(c, n, NETMAP_REQ_VALE_ATTACH, UnsafeMutableRawPointer(p)).0, p.pointee.port_index)
+        }
+        let a = t.client()
+        #expect(a.register("vale0:a").0 == 0)
+        #expect(attach("vale0:eth1") == (0, 1))
+        #expect(attach("vale0:eth1").0 == EBUSY)               // already a port
+        #expect(attach("vale1:eth1").0 == EBUSY)               // the NIC is taken
+        #expect(t.client().register("eth1").0 == EBUSY)        // owned by the switch
+        #expect(t.client().register("vale0:eth1").0 == EBUSY)
+        let named = c.place(nmreq_vale_list())
+        #expect(ctrl(c, "vale0:eth1", NETMAP_REQ_VALE_LIST, UnsafeMutableRawPointer(named)).0 == 0)
+        #expect(named.pointee.nr_port_idx == 1)
+        #expect(t.engine.status().switches?.first?.ports.map(\.kind) == ["ephemeral", "nic"])
+
+        // Port -> NIC: flooded (unknown), then unicast once the NIC's station spoke.
+        let nic = t.nics.nics["eth1"]!
+        let X = Self.mac(0x42)
+        Self.send(a, [Self.frame(X, Self.mac(1), tag: 1)])
+        #expect(nic.sent.withLock { $0 } == [Self.frame(X, Self.mac(1), tag: 1)])
+        // NIC -> port: the NIC's RX wake-up pumps its frames into the switch.
+        nic.inject(Self.frame(Self.mac(1), X, tag: 2), ring: 1)
+        let nicAdapter = t.engine.registry.allAdapters.first { $0.name == "eth1" }!
+        nicAdapter.rxKrings[1].wakeup()
+        #expect(Self.receive(a) == [Self.frame(Self.mac(1), X, tag: 2)])
+        // Learnt: unicast to X from TX ring 0 goes to NIC TX ring 0 alone.
+        Self.send(a, [Self.frame(X, Self.mac(1), tag: 3)])
+        #expect(nic.sent.withLock { $0 }.last == Self.frame(X, Self.mac(1), tag: 3))
+        let st = t.engine.status().ports.first { $0.name == "eth1" }!
+        #expect(st.rings.filter { $0.direction == "tx" }.reduce(0) { $0 + $1.packets } == 2)
+        #expect(st.rings.filter { $0.direction == "rx" }.reduce(0) { $0 + $1.packets } == 1)
+
+        // Detach: the NIC is free again, the port number is reported.
+        let det = c.place(nmreq_vale_detach())
+        #expect(ctrl(c, "vale0:eth1", NETMAP_REQ_VALE_DETACH, UnsafeMutableRawPointer(det)).0 == 0)
+        #expect(det.pointee.port_index == 1)
+        #expect(ctrl(c, "vale0:eth1", NETMAP_REQ_VALE_DETACH, UnsafeMutableRawPointer(det)).0 == ENXIO)
+        let e = t.client()
+        #expect(e.register("eth1").0 == 0)
+        #expect(attach("vale0:eth1").0 == EBUSY)               // in netmap mode for a program
+        e.close()
+        a.close()
+        #expect(t.engine.stats().ports == 0)
     }
 }

@@ -16,6 +16,9 @@ public final class PortAdapter: @unchecked Sendable {
     /// port's own, or the one a null port was given. The bytes are always
     /// in `region`.
     public internal(set) var memId: UInt16
+    /// Attached to a VALE switch (VALE_ATTACH): the switch's registration is
+    /// the only one allowed (registry lock).
+    public internal(set) var ownedBySwitch = false
     /// The key the registry files this adapter under (pipes: Registry.pipeKey).
     var registryName: String
 

@@ -83,6 +83,9 @@ public final class Registry: @unchecked Sendable {
 
     public func adapter(named name: String) -> PortAdapter? { lock.withLock { adapters[name] } }
 
+    /// The adapter filed under `key`, if any (caller holds `lock`).
+    func existingAdapter(key: String) -> PortAdapter? { adapters[key] }
+
     /// The key a pipe endpoint is filed under. Endpoint names are ambiguous:
     /// "a}b}c" is the slave of pipe ("a}b", "c") and also of pipe ("a", "b}c"),
     /// whose master is "a{b}c"; and "null:x{1" is a pipe endpoint as well as

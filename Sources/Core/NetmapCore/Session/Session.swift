@@ -182,6 +182,8 @@ public final class Session: DeviceFile, RingWaiter, @unchecked Sendable {
         let adapter = try registry.resolve(name: req.name, mode: req.mode, hints: hints,
                                           caller: req.caller > 0 ? req.caller : client.pid)
         do throws(NetmapError) {
+            // §3.4 step 5: a NIC attached to a VALE switch belongs to it.
+            if adapter.ownedBySwitch { throw NetmapError.EBUSY }
             // §3.4 step 6: a port with a virtio-net header wants NR_ACCEPT_VNET_HDR.
             if adapter.port.virtioHeaderLength != 0 && req.flags & RegisterFlag.acceptVnetHdr == 0 { throw NetmapError.EIO }
             return try bindLocked(adapter, req)

@@ -1,8 +1,10 @@
-// The VALE control requests of NIOCCTRL (§3.4): VALE_LIST, and the checks of
-// VALE_ATTACH / DETACH / NEWIF / DELIF / POLLING in netmap's order. NICs in
-// a switch and persistent (TAP) ports are not provided: a request that
-// passes every check netmap makes and would then attach a NIC or create an
-// interface gets EOPNOTSUPP (README, "differences").
+// The VALE control requests of NIOCCTRL (§3.4): VALE_LIST, VALE_ATTACH and
+// VALE_DETACH of network interfaces (ValeNic), and the checks of NEWIF /
+// DELIF / POLLING in netmap's order. Persistent (TAP) ports, host rings of
+// attached NICs and polling threads are not provided: a request that passes
+// every check netmap makes gets EOPNOTSUPP (README, "differences").
+
+import DeviceInterface
 
 extension Session {
     /// VALE_LIST (§3.4). A name: its bridge slot and port number (255 when
@@ -24,34 +26,87 @@ extension Session {
         return name
     }
 
-    /// VALE_ATTACH of `valeX:IF`: returns the port number, or the errno
-    /// netmap gives; a NIC that could be attached gets EOPNOTSUPP.
+    /// VALE_ATTACH of `valeX:IF` (§3.4): the NIC's rings join the switch as
+    /// port `valeX:IF`. Returns the port number. Host rings (NR_REG_NIC_SW)
+    /// are not provided: EOPNOTSUPP after netmap's checks.
     public func valeAttach(name: String, mode: UInt32, ringid: UInt16, memId: UInt16,
                            caller: Int32) throws(NetmapError) -> UInt32 {
         _ = try valeParts(name)
-        return try registry.lock.withLock { () throws(NetmapError) -> UInt32 in
+        let (bname, ifname) = try registry.lock.withLock { () throws(NetmapError) -> (String, String) in
             guard registry.memIds.exists(memId) else { throw .EINVAL }
-            if registry.vale.port(named: name) != nil { throw .EBUSY }
+            if registry.vale.member(named: name) != nil { throw .EBUSY }
             guard let (bname, ifname) = ValeName.split(name) else { throw .ENOMEM }
-            let vs = registry.vale
-            if vs.bridge(named: bname) == nil && !vs.bridges.contains(where: { $0 == nil }) { throw .ENOMEM }
-            if let br = vs.bridge(named: bname), br.active + 2 >= ValeBridge.maxPorts { throw .ENOMEM }
+            try checkRoom(bname)
             let ns = try registry.provider.namespace(ofCaller: caller)
             guard registry.provider.interfaceExists(named: ifname, in: ns) else { throw .EINVAL }
             guard ringid == 0, mode == RegisterMode.allNIC || mode == RegisterMode.nicSW else { throw .EINVAL }
-            engine.log.info("pid \(client.pid): VALE_ATTACH \(name): attaching a network interface to a VALE switch is not supported")
-            throw .EOPNOTSUPP
+            // Already in netmap mode for some file (or attached elsewhere).
+            if let a = registry.existingAdapter(key: Registry.interfaceKey(ifname, in: ns)), a.sessions > 0 || a.ownedBySwitch {
+                throw .EBUSY
+            }
+            if mode == RegisterMode.nicSW {
+                engine.log.info("pid \(client.pid): VALE_ATTACH \(name): the host rings of an attached interface are not supported")
+                throw .EOPNOTSUPP
+            }
+            return (bname, ifname)
         }
+        // The switch's own registration of the NIC, as a program would make it.
+        let s = engine.openSession(client: ClientIdentity(pid: caller))
+        var req = RegisterRequest(name: ifname, mode: RegisterMode.allNIC)
+        req.caller = caller
+        do throws(NetmapError) {
+            _ = try s.register(req)
+        } catch {
+            s.release()
+            throw error == .ENXIO ? .EINVAL : error
+        }
+        let nic: ValeNic
+        do throws(NetmapError) {
+            nic = try registry.lock.withLock { () throws(NetmapError) -> ValeNic in
+                // Someone may have come in between: the NIC must be ours alone.
+                guard let b = s.currentBinding, b.adapter.sessions == 1, !b.adapter.ownedBySwitch,
+                      registry.vale.member(named: name) == nil else { throw .EBUSY }
+                try checkRoom(bname)
+                let vs = registry.vale
+                let nic = ValeNic(name: name, bridge: vs.bridge(named: bname) ?? vs.newBridge(bname), session: s, binding: b)
+                b.adapter.ownedBySwitch = true
+                vs.join(nic)
+                vs.nics[name] = nic
+                return nic
+            }
+        } catch {
+            s.release()
+            throw error
+        }
+        nic.start()
+        engine.log.info("pid \(client.pid): \(ifname) attached to \(bname) as port \(nic.number) (\(name))")
+        return UInt32(nic.number)
     }
 
-    /// VALE_DETACH: nothing netmapd makes can be attached, so an existing
-    /// (ephemeral) port is "not attached" (EINVAL) and anything else ENXIO.
+    /// Room for a new port on bridge `bname` (registry lock held): ENOMEM if
+    /// the bridge is full or there is no free bridge slot for it.
+    private func checkRoom(_ bname: String) throws(NetmapError) {
+        let vs = registry.vale
+        if vs.bridge(named: bname) == nil && !vs.bridges.contains(where: { $0 == nil }) { throw .ENOMEM }
+        if let br = vs.bridge(named: bname), br.active + 2 >= ValeBridge.maxPorts { throw .ENOMEM }
+    }
+
+    /// VALE_DETACH: an attached NIC leaves its switch (and netmap mode);
+    /// an ephemeral port was never attached (EINVAL); anything else ENXIO.
     public func valeDetach(name: String) throws(NetmapError) -> UInt32 {
         _ = try valeParts(name)
-        try registry.lock.withLock { () throws(NetmapError) in
-            guard registry.vale.port(named: name) != nil else { throw .ENXIO }
+        let nic = try registry.lock.withLock { () throws(NetmapError) -> ValeNic in
+            guard let m = registry.vale.member(named: name) else { throw .ENXIO }
+            guard let nic = m as? ValeNic else { throw .EINVAL }
+            registry.vale.remove(nic)
+            registry.vale.nics.removeValue(forKey: name)
+            nic.adapter.ownedBySwitch = false
+            return nic
         }
-        throw .EINVAL
+        nic.stop()
+        nic.session.release()
+        engine.log.info("pid \(client.pid): \(name) detached")
+        return UInt32(nic.number)
     }
 
     /// VALE_NEWIF: the checks, then EOPNOTSUPP (no persistent ports).
@@ -70,11 +125,13 @@ extension Session {
         throw .EINVAL
     }
 
-    /// VALE_POLLING_ENABLE/DISABLE: only for attached NICs, which netmapd has none of.
+    /// VALE_POLLING_ENABLE/DISABLE: polling threads are not provided (an
+    /// attached NIC is driven by its backend's wake-ups): EOPNOTSUPP for any
+    /// existing port.
     public func valePolling(name: String) throws(NetmapError) {
         _ = try valeParts(name)
         try registry.lock.withLock { () throws(NetmapError) in
-            guard registry.vale.port(named: name) != nil else { throw .ENXIO }
+            guard registry.vale.member(named: name) != nil else { throw .ENXIO }
             throw .EOPNOTSUPP
         }
     }

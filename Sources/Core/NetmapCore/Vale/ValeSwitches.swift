@@ -45,13 +45,14 @@ final class ValeBridge: @unchecked Sendable {
     let name: String
     let slot: Int
     let lock = Lock()
-    var ports = [ValePort?](repeating: nil, count: ValeBridge.maxPorts)
+    var ports = [ValeMember?](repeating: nil, count: ValeBridge.maxPorts)
     var portIndex = Array(0 ..< ValeBridge.maxPorts)
     var active = 0
     /// Learnt source MACs (48 bits) -> port number; no ageing (§11.2).
     var macTable: [UInt64: Int] = [:]
     /// Per-pass scratch of the forwarder holding `lock` (no allocation per sync).
-    var frames: [ValePort.Frame] = []
+    var frames: [ValeFrame] = []
+    var senderHdrLen = 0
     var wake: [Kring] = []
 
     init(name: String, slot: Int) {
@@ -67,6 +68,8 @@ final class ValeBridge: @unchecked Sendable {
 public final class ValeSwitches: @unchecked Sendable {
     public static let maxBridges = 8
     var bridges = [ValeBridge?](repeating: nil, count: ValeSwitches.maxBridges)
+    /// Attached NICs by port name (registry lock).
+    var nics: [String: ValeNic] = [:]
     unowned let registry: Registry
 
     init(registry: Registry) { self.registry = registry }
@@ -80,11 +83,14 @@ public final class ValeSwitches: @unchecked Sendable {
 
     func bridge(named n: String) -> ValeBridge? { bridges.first { $0?.name == n } ?? nil }
 
-    func port(named name: String) -> ValePort? {
+    /// The port of any kind (ephemeral, attached NIC) with that full name.
+    func member(named name: String) -> ValeMember? {
         guard let (b, _) = ValeName.split(name), let br = bridge(named: b) else { return nil }
         for i in br.activePorts where br.ports[i]?.name == name { return br.ports[i] }
         return nil
     }
+
+    func port(named name: String) -> ValePort? { member(named: name) as? ValePort }
 
     /// The adapter of VALE port `name`, made if `purpose` allows (caller
     /// holds the registry lock). Errors in netmap's order (§8.1, §10).
@@ -92,7 +98,11 @@ public final class ValeSwitches: @unchecked Sendable {
         let create = purpose != .lookup
         guard let (bname, pname) = ValeName.split(name) else { throw create ? .ENOMEM : .ENXIO }
         let br = bridge(named: bname)
-        if let br, let p = port(named: name), let a = p.adapter, br === p.bridge { return a }
+        if let m = member(named: name) {
+            // An attached NIC belongs to the switch (§3.4 step 5).
+            guard let p = m as? ValePort, let a = p.adapter else { throw .EBUSY }
+            return a
+        }
         guard create else { throw .ENXIO }
         if br == nil && !bridges.contains(where: { $0 == nil }) { throw .ENOMEM }
         if let br, br.active + 2 >= ValeBridge.maxPorts { throw .ENOMEM }
@@ -121,30 +131,37 @@ public final class ValeSwitches: @unchecked Sendable {
             memId = id
             ownsMemId = true
         }
-        let br: ValeBridge
-        if let existing {
-            br = existing
-        } else {
-            let slot = bridges.firstIndex { $0 == nil }!
-            br = ValeBridge(name: bridgeName, slot: slot)
-            bridges[slot] = br
-        }
+        let br = existing ?? newBridge(bridgeName)
         let p = ValePort(name: name, geometry: g, switches: self, bridge: br, memId: memId, ownsMemId: ownsMemId)
         let a = PortAdapter(port: p, region: registry.region, registryName: Self.key(name))
         a.memId = memId
         p.adapter = a
         p.rxKrings = a.rxKrings
-        br.lock.withLock {
-            p.number = br.portIndex[br.active]
-            br.active += 1
-            br.ports[p.number] = p
-        }
+        join(p)
         registry.log.debug("VALE \(name): port \(p.number) of \(bridgeName) (slot \(br.slot)), memory id \(memId), \(g.txRings)+\(g.rxRings) rings of \(g.txSlots)/\(g.rxSlots) slots")
         return a
     }
 
+    /// A new bridge in the first free slot (the caller checked there is one).
+    func newBridge(_ name: String) -> ValeBridge {
+        let slot = bridges.firstIndex { $0 == nil }!
+        let br = ValeBridge(name: name, slot: slot)
+        bridges[slot] = br
+        return br
+    }
+
+    /// `m` takes the next free port number of its bridge (registry lock held).
+    func join(_ m: ValeMember) {
+        let br = m.bridge
+        br.lock.withLock {
+            m.number = br.portIndex[br.active]
+            br.active += 1
+            br.ports[m.number] = m
+        }
+    }
+
     /// The port leaves its bridge; an empty bridge goes (registry lock held).
-    func remove(_ p: ValePort) {
+    func remove(_ p: ValeMember) {
         let br = p.bridge
         br.lock.withLock {
             guard let pos = br.activePorts.firstIndex(of: p.number) else { return }
@@ -191,7 +208,7 @@ public final class ValeSwitches: @unchecked Sendable {
             EngineStatus.Switch(name: br.name, index: br.slot, ports: br.activePorts.sorted().compactMap { i in
                 guard let p = br.ports[i] else { return nil }
                 return EngineStatus.SwitchPort(name: p.name, index: i, memId: p.memId, virtioHeader: p.hdrLen,
-                                               kind: "ephemeral")
+                                               kind: p.kindName)
             }, learnt: br.lock.withLock { br.macTable.count })
         }
     }
