@@ -77,6 +77,7 @@ test-device: build
 test-net: build
 	Tests/net/run-net-tests.sh $(NETMAPD)
 	Tests/net/run-xdp-tests.sh $(NETMAPD)
+	Tests/net/run-vale-nic-tests.sh $(NETMAPD)
 
 test-vm: build
 	NETMAPD=$(NETMAPD) SCRATCH=.build Tests/vm/cuse-device-tests.sh --no-build

@@ -6,6 +6,8 @@
  *   nm_vale [-d DEVICE] drops                     a full receiver drops for itself only
  *   nm_vale [-d DEVICE] errors                    every errno case netmapd implements
  *   nm_vale [-d DEVICE] killed                    a SIGKILLed client leaves no port or switch
+ *   nm_vale [-d DEVICE] attach|detach valeX:IF     VALE_ATTACH / VALE_DETACH of an interface
+ *   nm_vale [-d DEVICE] owned valeX:IF             the attached IF is a switch port nobody else may register
  *
  * traffic: the receiver forks first and registers vale0:b, the sender
  * registers vale0:a. Frame i is an Ethernet frame from a's MAC to b's, of a
@@ -522,8 +524,9 @@ static int errors(void)
 	at.reg.nr_mem_id = 999;
 	CHECK_ERRNO(ctrl(fd, NETMAP_REQ_VALE_ATTACH, "vale0:lo", &at, NULL), EINVAL, "VALE_ATTACH with an unknown nr_mem_id");
 	at.reg.nr_mem_id = 0;
+	at.reg.nr_mode = NR_REG_NIC_SW;
 	CHECK_ERRNO(ctrl(fd, NETMAP_REQ_VALE_ATTACH, "vale0:lo", &at, NULL), EOPNOTSUPP,
-	    "VALE_ATTACH of a NIC (not provided by netmapd)");
+	    "VALE_ATTACH of a NIC with its host rings (not provided by netmapd)");
 	struct nmreq_vale_detach dt;
 	memset(&dt, 0, sizeof dt);
 	CHECK_ERRNO(ctrl(fd, NETMAP_REQ_VALE_DETACH, "lo", &dt, NULL), EINVAL, "VALE_DETACH without the vale prefix");
@@ -591,6 +594,54 @@ static int killed(void)
 	return nmt_summary();
 }
 
+/* ---- attach / detach (a NIC stays attached after this program exits) ---- */
+
+static int attach_cmd(const char *name, int detach)
+{
+	int fd = nmt_open();
+	int e;
+	uint32_t idx;
+	if (detach) {
+		struct nmreq_vale_detach d;
+		memset(&d, 0, sizeof d);
+		e = ctrl(fd, NETMAP_REQ_VALE_DETACH, name, &d, NULL);
+		idx = d.port_index;
+	} else {
+		struct nmreq_vale_attach a;
+		memset(&a, 0, sizeof a);
+		a.reg.nr_mode = NR_REG_ALL_NIC;
+		e = ctrl(fd, NETMAP_REQ_VALE_ATTACH, name, &a, NULL);
+		idx = a.port_index;
+	}
+	CHECK(e == 0, "%s %s -> %s, port %u", detach ? "VALE_DETACH" : "VALE_ATTACH", name, nmt_errname(e), idx);
+	close(fd);
+	return nmt_summary();
+}
+
+/* An attached NIC belongs to its switch (§3.4 step 5, §11.3). */
+static int owned_cmd(const char *name)
+{
+	const char *ifname = strchr(name, ':');
+	if (!ifname)
+		nmt_die("owned: %s is no valeX:IF name", name);
+	ifname++;
+	int fd = nmt_open();
+	struct nmreq_vale_list vl;
+	memset(&vl, 0, sizeof vl);
+	CHECK_ERRNO(ctrl(fd, NETMAP_REQ_VALE_LIST, name, &vl, NULL), 0, "VALE_LIST of the attached NIC");
+	CHECK(vl.nr_port_idx != 255, "... is a port of its switch (port %u)", vl.nr_port_idx);
+	CHECK_ERRNO(reg_errno(ifname, NR_REG_ALL_NIC, 0, 0, 0), EBUSY, "REGISTER of an attached NIC");
+	CHECK_ERRNO(reg_errno(name, NR_REG_ALL_NIC, 0, 0, 0), EBUSY, "REGISTER of the attached NIC's switch port");
+	char other[64];
+	snprintf(other, sizeof other, "vale7:%s", ifname);
+	struct nmreq_vale_attach a;
+	memset(&a, 0, sizeof a);
+	a.reg.nr_mode = NR_REG_ALL_NIC;
+	CHECK_ERRNO(ctrl(fd, NETMAP_REQ_VALE_ATTACH, other, &a, NULL), EBUSY, "VALE_ATTACH of the NIC to a second switch");
+	close(fd);
+	return nmt_summary();
+}
+
 int main(int argc, char **argv)
 {
 	nmt_args(&argc, argv, "nm_vale");
@@ -607,5 +658,9 @@ int main(int argc, char **argv)
 		return errors();
 	if (strcmp(argv[1], "killed") == 0)
 		return killed();
+	if (strcmp(argv[1], "owned") == 0 && argc > 2)
+		return owned_cmd(argv[2]);
+	if ((strcmp(argv[1], "attach") == 0 || strcmp(argv[1], "detach") == 0) && argc > 2)
+		return attach_cmd(argv[2], argv[1][0] == 'd');
 	nmt_die("unknown test %s", argv[1]);
 }

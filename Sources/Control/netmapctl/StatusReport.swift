@@ -43,7 +43,7 @@ struct StatusReport {
                 for sw in switches {
                     for sp in sw.ports {
                         // The port's counters: its rings, summed per direction.
-                        let rings = e.ports.first { $0.name == sp.name && $0.backend == "vale" }?.rings ?? []
+                        let rings = e.ports.first { $0.name == sp.port }?.rings ?? []
                         let tx = rings.filter { $0.direction == "tx" }.reduce(UInt64(0)) { $0 + $1.packets }
                         let rx = rings.filter { $0.direction == "rx" }.reduce(UInt64(0)) { $0 + $1.packets }
                         let drops = rings.filter { $0.direction == "rx" }.reduce(UInt64(0)) { $0 + $1.drops }

@@ -54,6 +54,9 @@ public struct EngineStatus: Codable, Sendable, Equatable {
         public var memId: UInt16
         public var virtioHeader: Int
         public var kind: String
+        /// The entry of `ports` with its rings: the port itself, or the
+        /// interface an attached NIC's port stands for.
+        public var port: String
     }
 
     public var ports: [PortStatus]

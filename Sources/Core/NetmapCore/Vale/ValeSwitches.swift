@@ -208,7 +208,7 @@ public final class ValeSwitches: @unchecked Sendable {
             EngineStatus.Switch(name: br.name, index: br.slot, ports: br.activePorts.sorted().compactMap { i in
                 guard let p = br.ports[i] else { return nil }
                 return EngineStatus.SwitchPort(name: p.name, index: i, memId: p.memId, virtioHeader: p.hdrLen,
-                                               kind: p.kindName)
+                                               kind: p.kindName, port: (p as? ValeNic)?.adapter.name ?? p.name)
             }, learnt: br.lock.withLock { br.macTable.count })
         }
     }
