@@ -25,15 +25,15 @@ import time
 from collections import defaultdict
 
 BATCH_ORDER = ["1", "8", "64", "256", "512", "ring"]
-GROUPS = ["xdp-tx", "xdp-rx", "pkt-tx", "pkt-rx", "pipe", "sync"]
+GROUPS = ["xdp-tx", "xdp-rx", "pkt-tx", "pkt-rx", "pipe", "vale", "sync"]
 LABEL = {
     "xdp-tx": "AF_XDP TX", "xdp-rx": "AF_XDP RX", "pkt-tx": "AF_PACKET TX",
-    "pkt-rx": "AF_PACKET RX", "pipe": "pipe", "sync": "empty sync",
+    "pkt-rx": "AF_PACKET RX", "pipe": "pipe", "vale": "VALE port to port", "sync": "empty sync",
 }
 RAW_LABEL = {
     "xdp-tx": "raw AF_XDP TX", "xdp-rx": "raw AF_XDP RX",
     "pkt-tx": "raw TPACKET_V2 TX ring", "pkt-rx": "raw TPACKET_V3 RX ring",
-    "sync": "no-op FUSE ioctl (floor)",
+    "sync": "no-op FUSE ioctl (floor)", "vale": "pipe, batch 512 (same run)",
 }
 # (group, size, batch, comparison, threshold, what)
 TARGETS = [
@@ -43,6 +43,7 @@ TARGETS = [
     ("pkt-rx", 60, "512", "ratio>=", 0.9, "AF_PACKET backend RX >= 0.9x raw TPACKET_V3"),
     ("sync", 0, "-", "ratio<=", 1.5, "empty sync round trip <= 1.5x FUSE no-op floor"),
     ("pipe", 60, "512", "mpps>=", 10.0, "pipe between two processes >= 10 Mpps at 512"),
+    ("vale", 60, "512", "ratio>=", 0.5, "VALE port to port >= 0.5x the pipe at batch 512"),
 ]
 
 
@@ -215,9 +216,9 @@ def main():
         return 0
     sizes = sorted({r["size"] for r in rows if r["group"] != "sync"})
     fig, axes = plt.subplots(1, len(sizes), figsize=(6 * len(sizes), 4.5), squeeze=False)
-    colors = {"xdp-tx": "C0", "xdp-rx": "C1", "pkt-tx": "C2", "pkt-rx": "C3", "pipe": "C4"}
+    colors = {"xdp-tx": "C0", "xdp-rx": "C1", "pkt-tx": "C2", "pkt-rx": "C3", "pipe": "C4", "vale": "C5"}
     for ax, s in zip(axes[0], sizes):
-        for g in ["xdp-tx", "xdp-rx", "pkt-tx", "pkt-rx", "pipe"]:
+        for g in ["xdp-tx", "xdp-rx", "pkt-tx", "pkt-rx", "pipe", "vale"]:
             pts = [(BATCH_ORDER.index(r["batch"]), r["mpps"]) for r in rows
                    if r["group"] == g and r["size"] == s and r["batch"] in BATCH_ORDER and r.get("mpps")]
             if not pts:

@@ -46,7 +46,7 @@ nm_pipe_traffic -n 1000000 -m poll
 nm_pipe_traffic -n 2000 -m select
 nm_pipe_traffic -n 2000 -m epoll
 nm_pipe_traffic -n 2000 -m ioctl
-nm_vale traffic 1000000 1
+nm_vale traffic 100000 1
 nm_vale learning
 nm_vale errors'
 # Results of the guest: one a test line, the daemon's clean stop, then the
