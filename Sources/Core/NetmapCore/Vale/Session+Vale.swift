@@ -136,3 +136,24 @@ extension Session {
         }
     }
 }
+
+extension NetmapEngine {
+    /// Detaches every NIC attached to a switch (daemon shutdown, and the
+    /// fuzzers' end of input): each leaves netmap mode as with VALE_DETACH.
+    public func valeDetachAll() {
+        let nics = registry.lock.withLock { () -> [ValeNic] in
+            let all = Array(registry.vale.nics.values)
+            for nic in all {
+                registry.vale.remove(nic)
+                nic.adapter.ownedBySwitch = false
+            }
+            registry.vale.nics.removeAll()
+            return all
+        }
+        for nic in nics {
+            nic.stop()
+            nic.session.release()
+            log.info("\(nic.name) detached")
+        }
+    }
+}
