@@ -16,7 +16,9 @@
 #     netmap's own generic adapter does);
 #   - after VALE_DETACH of one end, ping fails (nothing else bridges them);
 #   - the daemon SIGKILLed with both attached and started again: the XDP
-#     program or tc filter it left is gone and ping fails.
+#     program or tc filter it left is gone and ping fails;
+#   - the daemon stopped (SIGTERM) with both attached: exit 0, both
+#     detached (nothing left on the interfaces, no ping).
 # Ends with "vale-nic-tests: N passed, M failed" (Tests/lib/results.sh).
 #
 #   Tests/net/run-vale-nic-tests.sh [NETMAPD]      needs root, python3, ethtool
@@ -111,7 +113,7 @@ EOF
 }
 
 for backend in packet xdp; do
-	expect 7
+	expect 8
 	if ! start "netmapd-$backend" $backend; then
 		result "$backend: netmapd starts" 0
 		continue
@@ -135,7 +137,14 @@ for backend in packet xdp; do
 	if start "netmapd-$backend-restart" $backend; then
 		check "$backend: SIGKILL and restart leave nothing attached (what the killed daemon left is removed, no ping)" \
 			eval '[ $left = 1 ] && ! leftover && ! ping_xy 2'
-		daemon_stop "$pid" 5
+		# Stopped (SIGTERM) with both attached: a clean exit that detaches them.
+		nmv attach "vale1:$IF_X"
+		nmv attach "vale1:$IF_Y"
+		attached=0
+		leftover && ping_xy 1 && attached=1
+		daemon_stop "$pid" 10
+		check "$backend: SIGTERM with NICs attached: exit 0, they are detached (nothing left, no ping)" \
+			eval '[ $attached = 1 ] && [ "$DAEMON_RC" = 0 ] && ! leftover && ! ping_xy 2'
 	else
 		result "$backend: netmapd restarts" 0
 	fi
