@@ -78,6 +78,8 @@ test-net: build
 	Tests/net/run-net-tests.sh $(NETMAPD)
 	Tests/net/run-xdp-tests.sh $(NETMAPD)
 	Tests/net/run-vale-nic-tests.sh $(NETMAPD)
+	NET_BACKEND=packet Tests/net/run-host-ring-tests.sh $(NETMAPD)
+	NET_BACKEND=xdp Tests/net/run-host-ring-tests.sh $(NETMAPD)
 
 test-vm: build
 	NETMAPD=$(NETMAPD) SCRATCH=.build Tests/vm/cuse-device-tests.sh --no-build

@@ -25,15 +25,17 @@ import time
 from collections import defaultdict
 
 BATCH_ORDER = ["1", "8", "64", "256", "512", "ring"]
-GROUPS = ["xdp-tx", "xdp-rx", "pkt-tx", "pkt-rx", "pipe", "vale", "sync"]
+GROUPS = ["xdp-tx", "xdp-rx", "pkt-tx", "pkt-rx", "pipe", "vale", "sync", "host-pkt", "host-xdp"]
 LABEL = {
     "xdp-tx": "AF_XDP TX", "xdp-rx": "AF_XDP RX", "pkt-tx": "AF_PACKET TX",
     "pkt-rx": "AF_PACKET RX", "pipe": "pipe", "vale": "VALE port to port", "sync": "empty sync",
+    "host-pkt": "host path, AF_PACKET", "host-xdp": "host path, AF_XDP",
 }
 RAW_LABEL = {
     "xdp-tx": "raw AF_XDP TX", "xdp-rx": "raw AF_XDP RX",
     "pkt-tx": "raw TPACKET_V2 TX ring", "pkt-rx": "raw TPACKET_V3 RX ring",
     "sync": "no-op FUSE ioctl (floor)", "vale": "pipe, batch 512 (same run)",
+    "host-pkt": "plain kernel path (UDP echo)", "host-xdp": "plain kernel path (UDP echo)",
 }
 # (group, size, batch, comparison, threshold, what)
 TARGETS = [
@@ -44,6 +46,8 @@ TARGETS = [
     ("sync", 0, "-", "ratio<=", 1.5, "empty sync round trip <= 1.5x FUSE no-op floor"),
     ("pipe", 60, "512", "mpps>=", 10.0, "pipe between two processes >= 10 Mpps at 512"),
     ("vale", 60, "512", "ratio>=", 0.5, "VALE port to port >= 0.5x the pipe at batch 512"),
+    ("host-pkt", 60, "-", "ratio>=", 0.5, "host path through host rings (AF_PACKET) >= 0.5x the plain kernel path"),
+    ("host-xdp", 60, "-", "ratio>=", 0.5, "host path through host rings (AF_XDP) >= 0.5x the plain kernel path"),
 ]
 
 

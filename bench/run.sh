@@ -6,7 +6,7 @@
 #
 # Environment: BENCH_SECS seconds per run (2), BENCH_ROUNDS rounds (3),
 # BENCH_SIZES frame sizes (60 1514), BENCH_BATCHES (1 8 64 256 512 ring),
-# BENCH_GROUPS which groups (xdp-tx xdp-rx pkt-tx pkt-rx pipe vale sync),
+# BENCH_GROUPS which groups (xdp-tx xdp-rx pkt-tx pkt-rx pipe vale sync host-pkt host-xdp),
 # BENCH_VALE_BATCHES batches of the vale group (64 512),
 # BENCH_OUT results folder (bench-results/<date>; bench-results/latest
 # points at the newest).
@@ -37,6 +37,12 @@
 #   sync    empty NIOCTXSYNC round trip through netmapd (nm_bench sync on a
 #           pipe end) vs a no-op ioctl answered by bench/fuse_floor.c, a
 #           minimal single-threaded FUSE server on the same kind of file
+#   host-pkt, host-xdp  the host path (issue #13): 64 UDP datagrams
+#           (60-byte frames) in flight from B to an echo on A's stack and
+#           back (bench/host_echo.c), plainly (raw, first and last) vs
+#           through Tests/net/host_bridge.c on A (NIC rings <-> host rings
+#           with buffer swaps) on each backend; the rate counts requests and
+#           answers (B's XDP_DROP is off meanwhile)
 # Per run: frames and bytes moved, wall time, the client's CPU time, the
 # daemon's CPU time (/proc/PID/stat) and peak RSS (VmHWM, reset before each
 # run through /proc/PID/clear_refs). TX rates count what the program had
@@ -52,7 +58,7 @@ secs=${BENCH_SECS:-2}
 rounds=${BENCH_ROUNDS:-3}
 sizes=${BENCH_SIZES:-60 1514}
 batches=${BENCH_BATCHES:-1 8 64 256 512 ring}
-groups=${BENCH_GROUPS:-xdp-tx xdp-rx pkt-tx pkt-rx pipe vale sync}
+groups=${BENCH_GROUPS:-xdp-tx xdp-rx pkt-tx pkt-rx pipe vale sync host-pkt host-xdp}
 vale_batches=${BENCH_VALE_BATCHES:-64 512}
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
 out=${BENCH_OUT:-$root/bench-results/$stamp}
@@ -80,6 +86,8 @@ CFLAGS="-O2 -g -Wall -Wextra -Werror -I $root/Sources/ABI/CNetmapABI/include -I 
 	gcc $CFLAGS -o "$work/xdp_gen" "$here/xdp_gen.c" -lbpf
 	gcc $CFLAGS -o "$work/xdp_drop" "$here/xdp_drop.c" -lbpf
 	gcc $CFLAGS -o "$work/fuse_floor" "$here/fuse_floor.c"
+	gcc $CFLAGS -o "$work/host_bridge" "$root/Tests/net/host_bridge.c"
+	gcc $CFLAGS -o "$work/host_echo" "$here/host_echo.c"
 }
 
 net_setup
@@ -236,6 +244,39 @@ sync_runs() { # ROUND
 	taskset -a -p -c "$all" "$PID_PKT" >/dev/null
 }
 
+# host_load ROUND GROUP KIND DAEMONPID DEV: one run of bench/host_echo.c
+# (64 UDP datagrams of 60-byte frames in flight from B to an echo on A's
+# stack and back), plain (raw) or through the host bridge on DAEMONPID.
+host_load() {
+	local bp="" c0=0 i line
+	if [ "$3" = netmapd ]; then
+		hwm_reset "$4"; c0=$(dcpu "$4")
+		nsenter --net="/run/netns/$NS_A" "$work/host_bridge" -d "$5" -i "$IF_A" >/dev/null 2>"$work/hb.err" &
+		bp=$!
+		for i in $(seq 100); do grep -q ready "$work/hb.err" && break; sleep 0.05; done
+		in_b ping -c 1 -W 1 "$ADDR_A" >/dev/null 2>&1 || true   # the path works before the clock starts
+	fi
+	line=$(in_b "$work/host_echo" load "$ADDR_A" 5202 "$secs" 64 2>"$work/err") || log "host_echo ($2, $3): $(cat "$work/err")"
+	if [ -n "$bp" ]; then
+		kill "$bp"; wait "$bp" || log "host_bridge: $(cat "$work/hb.err")"
+		# The plain path is back before the next run.
+		for i in $(seq 20); do in_b ping -c 1 -W 0.2 "$ADDR_A" >/dev/null 2>&1 && break; done
+	fi
+	record "$1" "$2" "$3" "${2#*-}" host 60 - "$line" "$4" "$c0"
+}
+
+host_runs() { # ROUND GROUP DAEMONPID DEV
+	in_b "$work/xdp_drop" detach "$IF_B" >/dev/null
+	host_load "$1" "$2" raw 0 ""
+	host_load "$1" "$2" netmapd "$3" "$4"
+	host_load "$1" "$2" raw 0 ""
+	in_b "$work/xdp_drop" attach "$IF_B" >/dev/null
+}
+
+in_a "$work/host_echo" serve "$ADDR_A" 5202 >/dev/null 2>"$work/echo.err" &
+ECHO_PID=$!
+net_add_cleanup "kill $ECHO_PID"
+
 taskset -c 0 "$work/fuse_floor" serve "$work/floor" >"$work/floor.out" 2>"$work/floor.err" &
 FLOOR_PID=$!
 net_add_cleanup "kill $FLOOR_PID; wait $FLOOR_PID"
@@ -273,6 +314,10 @@ for r in $(seq "$rounds"); do
 			done ;;
 		sync)
 			sync_runs "$r" ;;
+		host-pkt)
+			host_runs "$r" "$g" "$PID_PKT" "$work/pkt/netmap" ;;
+		host-xdp)
+			host_runs "$r" "$g" "$PID_XDP" "$work/xdp/netmap" ;;
 		*) log "unknown group $g" ;;
 		esac
 	done

@@ -15,6 +15,8 @@ test_pkgs=(qemu-system-x86 busybox-static cpio kmod iproute2 gzip)
 test_pkgs+=(iputils-ping ethtool)
 # service tests and make soak read netmapctl status --json with jq
 test_pkgs+=(jq)
+# host-ring tests (Tests/net/run-host-ring-tests.sh): the TCP transfer's ends
+test_pkgs+=(python3)
 bench_pkgs=(python3 python3-matplotlib)
 case "${1:-all}" in
 	build) want=("${build_pkgs[@]}") ;;

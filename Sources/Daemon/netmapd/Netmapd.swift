@@ -193,7 +193,8 @@ struct Netmapd: ParsableCommand {
         let served = domains.journaledNamespaces()
         let toClean = namespaces.all().filter { $0.isDaemons || served.contains($0.id) }
         let cleaned = domains.removeLeftovers(in: toClean,
-                                              removers: [PacketBackend.removeLeftover, XDPBackend.removeLeftover])
+                                              removers: [PacketBackend.removeLeftover, XDPBackend.removeLeftover,
+                                                         InterfaceDomains.removeHostLeftover])
         domains.resetJournal()
         if !served.isEmpty {
             logger.info("an earlier netmapd served \(served.count) other network namespace(s); \(toClean.count - 1) still exist, \(cleaned.count) leftover(s) removed there and here")

@@ -13,6 +13,10 @@
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <linux/if_packet.h>
+#include <linux/filter.h>
+#include <linux/if_tun.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
 #include <linux/pkt_cls.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +57,24 @@ int nmd_packet_open(int receive)
 		return -errno;
 	int one = 1;
 	if (receive && setsockopt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one) < 0) {
+		int e = errno;
+		close(fd);
+		return -e;
+	}
+	/* Receive: frames a host TX ring gives the stack enter the interface's
+	 * receive path and would show up here; they are not from the wire.
+	 * Transmit: marked so a host RX capture filter lets them pass. */
+	struct sock_filter not_injected[] = {
+		{ BPF_LD | BPF_W | BPF_ABS, 0, 0, (uint32_t)(SKF_AD_OFF + SKF_AD_MARK) },
+		{ BPF_JMP | BPF_JEQ | BPF_K, 0, 1, NMD_MARK_HOST_TX },
+		{ BPF_RET | BPF_K, 0, 0, 0 },
+		{ BPF_RET | BPF_K, 0, 0, 0xffffffffu },
+	};
+	struct sock_fprog fprog = { .len = 4, .filter = not_injected };
+	uint32_t mark = NMD_MARK_DAEMON_TX;
+	int r = receive ? setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &fprog, sizeof fprog)
+			: setsockopt(fd, SOL_SOCKET, SO_MARK, &mark, sizeof mark);
+	if (r < 0) {
 		int e = errno;
 		close(fd);
 		return -e;
@@ -304,16 +326,179 @@ static void quiet(void)
 	libbpf_set_print(quiet_libbpf);
 }
 
-int nmd_steal_load(void)
+#define INSN(c, d, s, o, i) ((struct bpf_insn){ .code = (c), .dst_reg = (d), .src_reg = (s), .off = (o), .imm = (i) })
+#define MOV_IMM(d, i) INSN(BPF_ALU64 | BPF_MOV | BPF_K, d, 0, 0, i)
+#define LOAD_MARK(d) INSN(BPF_LDX | BPF_MEM | BPF_W, d, BPF_REG_1, offsetof(struct __sk_buff, mark), 0)
+#define STORE_MARK(s) INSN(BPF_STX | BPF_MEM | BPF_W, BPF_REG_1, s, offsetof(struct __sk_buff, mark), 0)
+#define EXIT() INSN(BPF_JMP | BPF_EXIT, 0, 0, 0, 0)
+#define CALL(f) INSN(BPF_JMP | BPF_CALL, 0, 0, 0, f)
+
+static int load_cls(const char *name, const struct bpf_insn *prog, size_t n)
 {
 	quiet();
-	/* r0 = TC_ACT_SHOT; exit */
-	struct bpf_insn prog[2] = {
-		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = TC_ACT_SHOT },
-		{ .code = BPF_JMP | BPF_EXIT },
-	};
-	int fd = bpf_prog_load(BPF_PROG_TYPE_SCHED_CLS, NMD_STEAL_PROG_NAME, "GPL", prog, 2, NULL);
+	int fd = bpf_prog_load(BPF_PROG_TYPE_SCHED_CLS, name, "GPL", prog, n, NULL);
 	return fd < 0 ? -errno : fd;
+}
+
+/* A frame marked `mark` has the mark cleared and passes (TC_ACT_OK); any
+ * other gets `verdict`. */
+static int load_mark_filter(const char *name, uint32_t mark, int verdict)
+{
+	struct bpf_insn prog[] = {
+		LOAD_MARK(BPF_REG_2),
+		INSN(BPF_JMP | BPF_JNE | BPF_K, BPF_REG_2, 0, 4, (int32_t)mark),
+		MOV_IMM(BPF_REG_2, 0),
+		STORE_MARK(BPF_REG_2),
+		MOV_IMM(BPF_REG_0, TC_ACT_OK),
+		EXIT(),
+		MOV_IMM(BPF_REG_0, verdict),
+		EXIT(),
+	};
+	return load_cls(name, prog, sizeof prog / sizeof prog[0]);
+}
+
+int nmd_steal_load(void)
+{
+	/* Everything is dropped but what a host TX ring gives the stack. */
+	return load_mark_filter(NMD_STEAL_PROG_NAME, NMD_MARK_HOST_TX, TC_ACT_SHOT);
+}
+
+/* ---- the host path ---- */
+
+int nmd_host_load_pass(void)
+{
+	return load_mark_filter(NMD_HOSTIN_PROG_NAME, NMD_MARK_HOST_TX, TC_ACT_OK);
+}
+
+int nmd_host_load_capture(int tap_ifindex)
+{
+	struct bpf_insn prog[] = {
+		LOAD_MARK(BPF_REG_2),
+		INSN(BPF_JMP | BPF_JNE | BPF_K, BPF_REG_2, 0, 4, (int32_t)NMD_MARK_DAEMON_TX),
+		MOV_IMM(BPF_REG_2, 0),
+		STORE_MARK(BPF_REG_2),
+		MOV_IMM(BPF_REG_0, TC_ACT_OK),
+		EXIT(),
+		MOV_IMM(BPF_REG_1, tap_ifindex),
+		MOV_IMM(BPF_REG_2, 0),
+		CALL(BPF_FUNC_redirect),
+		EXIT(),
+	};
+	return load_cls(NMD_HOSTRX_PROG_NAME, prog, sizeof prog / sizeof prog[0]);
+}
+
+int nmd_host_load_inject(int ifindex)
+{
+	struct bpf_insn prog[] = {
+		MOV_IMM(BPF_REG_2, (int32_t)NMD_MARK_HOST_TX),
+		STORE_MARK(BPF_REG_2),
+		MOV_IMM(BPF_REG_1, ifindex),
+		MOV_IMM(BPF_REG_2, BPF_F_INGRESS),
+		CALL(BPF_FUNC_redirect),
+		EXIT(),
+	};
+	return load_cls(NMD_HOSTTX_PROG_NAME, prog, sizeof prog / sizeof prog[0]);
+}
+
+int nmd_host_tap_open(const char *name, int mtu, int *ifindex)
+{
+	int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	struct ifreq ifr;
+	memset(&ifr, 0, sizeof ifr);
+	ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
+	snprintf(ifr.ifr_name, IFNAMSIZ, "%s", name);
+	int s = -1, e = 0;
+	if (ioctl(fd, TUNSETIFF, &ifr) < 0)
+		goto fail;
+	/* Nothing of the stack's own may go out on it: no IPv6 (router and
+	 * neighbour solicitations), no ARP, no address. */
+	char path[96];
+	snprintf(path, sizeof path, "/proc/sys/net/ipv6/conf/%s/disable_ipv6", ifr.ifr_name);
+	int p = open(path, O_WRONLY | O_CLOEXEC);
+	if (p >= 0) {
+		(void)!write(p, "1", 1);
+		close(p);
+	}
+	s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		goto fail;
+	ifr.ifr_mtu = mtu;
+	if (ioctl(s, SIOCSIFMTU, &ifr) < 0)
+		goto fail;
+	ifr.ifr_qlen = 4096;
+	if (ioctl(s, SIOCSIFTXQLEN, &ifr) < 0)
+		goto fail;
+	if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0)
+		goto fail;
+	ifr.ifr_flags |= IFF_UP | IFF_NOARP;
+	if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0)
+		goto fail;
+	if (ioctl(s, SIOCGIFINDEX, &ifr) < 0)
+		goto fail;
+	*ifindex = ifr.ifr_ifindex;
+	close(s);
+	return fd;
+fail:
+	e = errno;
+	if (s >= 0)
+		close(s);
+	close(fd);
+	return -e;
+}
+
+static struct bpf_tc_hook host_hook(int ifindex, int egress)
+{
+	struct bpf_tc_hook h = { .sz = sizeof h, .ifindex = ifindex,
+				 .attach_point = egress ? BPF_TC_EGRESS : BPF_TC_INGRESS };
+	return h;
+}
+
+int nmd_host_attach(int ifindex, int egress, int prog_fd, int *created)
+{
+	quiet();
+	struct bpf_tc_hook h = host_hook(ifindex, egress);
+	int r = bpf_tc_hook_create(&h);
+	if (r < 0 && r != -EEXIST)
+		return r;
+	*created = r == 0;
+	struct bpf_tc_opts o = { .sz = sizeof o, .prog_fd = prog_fd, .handle = NMD_HOST_HANDLE,
+				 .priority = NMD_HOST_PRIORITY, .flags = BPF_TC_F_REPLACE };
+	r = bpf_tc_attach(&h, &o);
+	return r < 0 ? r : 0;
+}
+
+int nmd_host_detach(int ifindex, int egress)
+{
+	quiet();
+	struct bpf_tc_hook h = host_hook(ifindex, egress);
+	struct bpf_tc_opts o = { .sz = sizeof o, .handle = NMD_HOST_HANDLE, .priority = NMD_HOST_PRIORITY };
+	return bpf_tc_detach(&h, &o);
+}
+
+static int prog_named(uint32_t prog_id, const char *name)
+{
+	int pfd = bpf_prog_get_fd_by_id(prog_id);
+	if (pfd < 0)
+		return 0;
+	struct bpf_prog_info info;
+	memset(&info, 0, sizeof info);
+	uint32_t len = sizeof info;
+	int ours = bpf_obj_get_info_by_fd(pfd, &info, &len) == 0 &&
+		   strncmp(info.name, name, sizeof info.name - 1) == 0;
+	close(pfd);
+	return ours;
+}
+
+int nmd_host_present(int ifindex, int egress)
+{
+	quiet();
+	struct bpf_tc_hook h = host_hook(ifindex, egress);
+	struct bpf_tc_opts o = { .sz = sizeof o, .handle = NMD_HOST_HANDLE, .priority = NMD_HOST_PRIORITY };
+	if (bpf_tc_query(&h, &o) < 0 || o.prog_id == 0)
+		return 0;
+	return prog_named(o.prog_id, egress ? NMD_HOSTRX_PROG_NAME : NMD_HOSTIN_PROG_NAME);
 }
 
 static struct bpf_tc_hook ingress_hook(int ifindex)

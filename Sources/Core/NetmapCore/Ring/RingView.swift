@@ -95,6 +95,12 @@ public enum SlotFlag {
     public static let moreFrag = UInt16(NS_MOREFRAG)
 }
 
+/// Ring flag values (netmap_ring.flags, §1.4).
+public enum RingFlag {
+    public static let timestamp = UInt32(NR_TIMESTAMP)
+    public static let forward = UInt32(NR_FORWARD)
+}
+
 /// Ring index arithmetic, written once: indices live in 0 ..< n and only move
 /// forward, wrapping at n.
 public enum RingIndex {

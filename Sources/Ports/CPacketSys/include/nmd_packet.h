@@ -161,6 +161,43 @@ int nmd_steal_present(int ifindex);
 /* Removes the clsact qdisc of `ifindex` (with every filter on it). */
 int nmd_clsact_remove(int ifindex);
 
+/* ---- the host path: host rings of an interface (HostPath.swift) ---------
+ * Host RX: a tc egress filter on the interface redirects every frame the
+ * host stack transmits there to a daemon-owned TAP, whose descriptor the
+ * daemon reads into the host RX ring; the daemon's own AF_PACKET
+ * transmissions carry NMD_MARK_DAEMON_TX and pass (the filter clears it).
+ * Host TX: frames the daemon writes into the TAP meet a tc ingress filter
+ * there that marks them NMD_MARK_HOST_TX and redirects them into the
+ * interface's receive path (BPF_F_INGRESS); the interface's ingress
+ * filters let marked frames through and clear the mark, and the AF_PACKET
+ * receive sockets of the daemon drop them (they are not from the wire).
+ * Programs are named so a later daemon finds its predecessors' filters. */
+
+#define NMD_MARK_DAEMON_TX 0x6e6d0001u
+#define NMD_MARK_HOST_TX 0x6e6d0002u
+#define NMD_HOSTRX_PROG_NAME "netmapd_hostrx"
+#define NMD_HOSTTX_PROG_NAME "netmapd_hosttx"
+#define NMD_HOSTIN_PROG_NAME "netmapd_hostin"
+#define NMD_HOST_HANDLE 0x6e6eu
+#define NMD_HOST_PRIORITY 2u
+
+/* Creates TAP `name` (non-persistent: it goes with the descriptor), no
+ * IPv6, no ARP, MTU `mtu`, up; returns the non-blocking descriptor and its
+ * ifindex in *ifindex, or -errno. */
+int nmd_host_tap_open(const char *name, int mtu, int *ifindex);
+/* The three programs (fd or -errno): the interface's egress capture
+ * (redirect to `tap_ifindex`), the TAP's ingress injection (mark, redirect
+ * into `ifindex`'s receive path), the interface's ingress pass filter. */
+int nmd_host_load_capture(int tap_ifindex);
+int nmd_host_load_inject(int ifindex);
+int nmd_host_load_pass(void);
+/* Attaches `prog_fd` at NMD_HOST_HANDLE/NMD_HOST_PRIORITY on ingress or
+ * egress of `ifindex` (clsact created if needed: *created = 1). */
+int nmd_host_attach(int ifindex, int egress, int prog_fd, int *created);
+int nmd_host_detach(int ifindex, int egress);
+/* 1 if ingress/egress of `ifindex` has our host filter (by program name). */
+int nmd_host_present(int ifindex, int egress);
+
 /* ---- network namespaces ---------------------------------------------------
  * A caller's interface names are looked up in its own network namespace;
  * sockets and netlink handles for an interface are made inside the

@@ -21,8 +21,8 @@ import NetmapCore
 
 public final class InterfaceDomains: @unchecked Sendable {
     let log: CoreLog
-    /// The link monitors' event thread.
-    private let loop: EventLoop
+    /// The link monitors' event thread (also the host paths' TAPs).
+    let loop: EventLoop
     private let lock = Lock()
     private var domains: [UInt64: (domain: InterfaceDomain, users: Int, monitorId: UInt64)] = [:]
     private let vanishedHook = Lock.Protected<(@Sendable (Port) -> Void)?>(nil)
@@ -154,9 +154,20 @@ public final class InterfaceDomains: @unchecked Sendable {
     /// and the journal with them (nothing is left to clean).
     public func shutdown() {
         let all = lock.withLock { domains.values.map(\.domain) }
-        for d in all { try? d.ns.perform { d.stealer.detachAll() } }
+        for d in all {
+            try? d.ns.perform {
+                for p in d.livePorts { p.closeHostPath() }
+                d.stealer.detachAll()
+            }
+        }
         loop.stop()
         resetJournal()
+    }
+
+    /// The host-ring filters a killed daemon left on an interface (its TAP
+    /// went with it): removed, and said what, for removeLeftovers.
+    public static func removeHostLeftover(route: NetlinkRoute, facts f: InterfaceFacts) -> String? {
+        HostPath.removeLeftover(route: route, facts: f)
     }
 
     fileprivate func vanished(_ p: InterfacePort) {
@@ -190,6 +201,7 @@ final class InterfaceDomain: EventHandler, @unchecked Sendable {
     }
 
     var log: CoreLog { owner.log }
+    var loop: EventLoop { owner.loop }
 
     func add(_ p: InterfacePort) {
         ports.withLock { $0[ObjectIdentifier(p)] = WeakPort(port: p) }

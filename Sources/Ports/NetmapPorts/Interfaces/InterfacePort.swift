@@ -2,7 +2,7 @@
 // backend moves its packets (PacketPort: AF_PACKET; XDPPort: AF_XDP): the
 // interface it was made for (name, ifindex, namespace), its MTU, link state
 // (down: syncs wait) and vanishing (EIO, POLLERR), the rings it has seen in netmap mode, the checks of the
-// first registration, and the inert host rings. A backend subclasses it and
+// first registration, and the host rings (HostPath). A backend subclasses it and
 // supplies only its socket work:
 //   enterLocked / leaveLocked   NIC rings entering or leaving netmap mode
 //                               (under `lock`, inside the interface's
@@ -75,13 +75,21 @@ class InterfacePort: Port, @unchecked Sendable {
         try domain.ns.perform { () throws(NetmapError) in
             try lock.withLock { () throws(NetmapError) in
                 let nic = rings.filter { !$0.isHost }
+                let host = rings.filter { $0.isHost }
                 guard on else {
                     leaveLocked(nic)
+                    leaveHostLocked(nic: nic, host: host)
                     return
                 }
                 guard !vanished else { throw .ENXIO }
                 for k in rings { known[ObjectIdentifier(k)] = k }
                 try enterLocked(nic)
+                do throws(NetmapError) {
+                    try enterHostLocked(nic: nic, host: host)
+                } catch {
+                    leaveLocked(nic)
+                    throw error
+                }
                 if !linkUp {
                     for k in rings { k.linkDown.store(true, ordering: .releasing) }
                 }
@@ -90,26 +98,116 @@ class InterfacePort: Port, @unchecked Sendable {
     }
 
     final func txsync(_ k: Kring, flags: SyncFlags) -> Int32 {
-        // Host rings are reported but inert: the host TX ring is reclaimed
-        // without sending anything, the host RX ring never fills.
-        k.isHost ? k.discardingTxsync() : nicTxsync(k)
+        guard k.isHost else { return nicTxsync(k) }
+        guard let h = hostPath else { return k.discardingTxsync() }
+        return h.txsync(k, maxFrame: maxTxFrame)
     }
 
     final func rxsync(_ k: Kring, flags: SyncFlags) -> Int32 {
-        k.isHost ? k.releasingRxsync() : nicRxsync(k)
+        if k.ring.flags & RingFlag.forward != 0, let h = hostPath { forwardReleased(k, h) }
+        guard k.isHost else { return nicRxsync(k) }
+        guard let h = hostPath else { return k.releasingRxsync() }
+        return h.rxsync(k)
     }
 
     final func destroy(adapter: PortAdapter) {
         let all = (adapter.txKrings + adapter.rxKrings).filter { !$0.isHost }
+        let host = (adapter.txKrings + adapter.rxKrings).filter { $0.isHost }
         do {
-            try domain.ns.perform { lock.withLock { leaveLocked(all); destroyLocked() } }
+            try domain.ns.perform { lock.withLock { leaveLocked(all); leaveHostLocked(nic: all, host: host); destroyLocked() } }
         } catch {
             // The namespace could not be entered: sockets close all the
             // same; attachments the kernel removes with the namespace.
             log.warning("\(label): cannot enter its namespace to clean up (\(error)); releasing without it")
-            lock.withLock { leaveLocked(all); destroyLocked() }
+            lock.withLock { leaveLocked(all); leaveHostLocked(nic: all, host: host); destroyLocked() }
         }
         domain.remove(self)
+    }
+
+    // MARK: host rings (HostPath.swift)
+
+    /// The host path while any host ring is in netmap mode. Read by syncs
+    /// without the port lock: set before the rings enter netmap mode and
+    /// cleared only after they left it.
+    private let hostPathStore = Lock.Protected<HostPath?>(nil)
+    var hostPath: HostPath? { hostPathStore.withLock { $0 } }
+    private var hostBound = Set<ObjectIdentifier>()
+    private var hostRxBound = 0
+    private var nicTxBound = Set<Int>()
+
+    private func enterHostLocked(nic: [Kring], host: [Kring]) throws(NetmapError) {
+        for k in nic where k.direction == .tx { nicTxBound.insert(k.index) }
+        if !host.isEmpty {
+            var h = hostPath
+            if h == nil {
+                h = try HostPath(ifindex: ifindex, mtu: mtu.load(ordering: .relaxed), label: label,
+                                 route: domain.route, log: log, loop: domain.loop)
+                hostPathStore.withLock { $0 = h }
+            }
+            for k in host {
+                hostBound.insert(ObjectIdentifier(k))
+                if k.direction == .rx {
+                    hostRxBound += 1
+                    h!.rxKring = k
+                }
+            }
+        }
+        try updateCaptureLocked()
+    }
+
+    private func leaveHostLocked(nic: [Kring], host: [Kring]) {
+        for k in nic where k.direction == .tx { nicTxBound.remove(k.index) }
+        for k in host where hostBound.remove(ObjectIdentifier(k)) != nil {
+            if k.direction == .rx { hostRxBound -= 1 }
+        }
+        if hostBound.isEmpty, let h = hostPath {
+            hostPathStore.withLock { $0 = nil }
+            h.close()
+            log.debug("\(label): host rings released; the host stack talks to the wire again")
+            return
+        }
+        try? updateCaptureLocked()
+    }
+
+    /// Daemon exit: the host path goes now (inside the namespace), whoever
+    /// still holds the rings.
+    func closeHostPath() {
+        lock.withLock {
+            guard let h = hostPath else { return }
+            hostPathStore.withLock { $0 = nil }
+            h.close()
+        }
+    }
+
+    /// The stack's transmissions are captured while a host RX ring and a
+    /// NIC TX ring are in netmap mode (§7: binding only `^` does not).
+    private func updateCaptureLocked() throws(NetmapError) {
+        guard let h = hostPath else { return }
+        try h.setCapture(hostRxBound > 0 && !nicTxBound.isEmpty)
+    }
+
+    /// Transparent mode (§5.8): released RX slots marked NS_FORWARD go to
+    /// the other side — NIC RX to the host stack, host RX to the wire.
+    private func forwardReleased(_ k: Kring, _ h: HostPath) {
+        let n = k.numSlots
+        let r = k.ring
+        let region = k.region
+        let end = RingIndex.add(k.hwcur, min(RingIndex.distance(k.hwcur, k.rhead, n),
+                                             RingIndex.distance(k.hwcur, k.hwtail, n)), n)
+        var i = k.hwcur
+        while i != end {
+            let s = r.slot(i)
+            if s.flags & SlotFlag.forward != 0 {
+                s.flags &= ~SlotFlag.forward
+                let b = s.bufIdx, len = Int(s.len)
+                if region.isValidBuffer(b), len <= region.bufferSize {
+                    let ok = k.isHost ? h.forwardToWire(region.buffer(b), len, ns: domain.ns)
+                                      : h.inject(region.buffer(b), len)
+                    if !ok { k.countDrops(1) }
+                }
+            }
+            i = RingIndex.next(i, n)
+        }
     }
 
     // MARK: backend hooks (overridden)

@@ -12,12 +12,11 @@
 //   Wake-ups: EventLoop (one-shot epoll per socket) -> kring.wakeup().
 //   Stealing: while an RX ring is in netmap mode a tc ingress BPF drop keeps
 //     the frames from the host stack (Steal.swift).
-//   Host rings: one pair is reported, as the generic adapter has, so `^` and
-//     `*` bind; but they are inert: the host TX ring is reclaimed without
-//     sending anything, the host RX ring never fills. Faithful host rings
-//     need a way to inject into and capture from the host stack per
-//     interface (a marked frame redirected to ingress by tc BPF, an egress
-//     capture program); not done yet.
+//   Host rings: one pair, shared with the native backend (InterfacePort,
+//     HostPath.swift): a TAP and tc filters connect them to the stack. TX
+//     sockets carry SO_MARK NMD_MARK_DAEMON_TX so the host-RX capture lets
+//     the port's own frames reach the wire; RX sockets filter out frames
+//     the host TX ring injected (they pass the taps before tc ingress).
 //   Link down: rings in netmap mode stop (EIO, POLLERR) until it is up
 //   again; interface deleted: stopped for good (Registry.interfaceVanished).
 //

@@ -94,18 +94,24 @@ final class Stealer: @unchecked Sendable {
         if rc != 0 && rc != -ENOENT && rc != -ENODEV && rc != -EINVAL {
             log?.warning("\(name): cannot remove the tc ingress filter: errno \(-rc)")
         }
-        // Removing the filter by handle leaves its (now empty) priority
-        // group listed; remove that too unless another filter shares it.
-        let prio = UInt16(NMD_STEAL_PRIORITY)
-        if let ingress = route.classifiers(ifindex: ifindex, parent: Self.clsactIngress) {
-            let group = ingress.filter { $0.prio == prio }
-            if !group.isEmpty && group.allSatisfy({ $0.handle == 0 }) {
-                route.deleteClassifierGroup(ifindex: ifindex, parent: Self.clsactIngress, prio: prio,
-                                            proto: 0x0003)   // ETH_P_ALL, as libbpf attached it
-            }
-        }
+        tidy(route: route, ifindex: ifindex, parent: clsactIngress, prio: UInt16(NMD_STEAL_PRIORITY))
         guard createdQdisc else { return }
-        // Only an empty clsact goes: someone may have added filters since.
+        removeClsactIfEmpty(route: route, ifindex: ifindex)
+    }
+
+    /// Removing a filter by handle leaves its (now empty) priority group
+    /// listed; this removes the group too unless another filter shares it.
+    static func tidy(route: NetlinkRoute, ifindex: Int32, parent: UInt32, prio: UInt16) {
+        guard let list = route.classifiers(ifindex: ifindex, parent: parent) else { return }
+        let group = list.filter { $0.prio == prio }
+        if !group.isEmpty && group.allSatisfy({ $0.handle == 0 }) {
+            route.deleteClassifierGroup(ifindex: ifindex, parent: parent, prio: prio,
+                                        proto: 0x0003)   // ETH_P_ALL, as libbpf attached it
+        }
+    }
+
+    /// Only an empty clsact goes: someone may have added filters since.
+    static func removeClsactIfEmpty(route: NetlinkRoute, ifindex: Int32) {
         let ingress = route.classifiers(ifindex: ifindex, parent: Self.clsactIngress)
         let egress = route.classifiers(ifindex: ifindex, parent: Self.clsactEgress)
         if let i = ingress, let e = egress, (i + e).allSatisfy({ $0.handle == 0 }) {

@@ -1,0 +1,214 @@
+/*
+ * host_io.c: the host rings of an interface driven directly (issue #13).
+ *
+ *   host_io tx DEV IF COUNT   registers IF with NR_REG_SW and puts COUNT test
+ *                             frames (tools/nmd_client.h, stream 7, 60-1514
+ *                             bytes) on the host TX ring, after three slots
+ *                             the device must drop: a buffer index outside
+ *                             the pool, a 10-byte runt, and a 2000-byte
+ *                             frame (over the MTU; it would fail a
+ *                             receiver's length check if delivered)
+ *   host_io modes DEV IF      the host-ring registration modes: NR_REG_SW,
+ *                             NR_REG_NIC_SW, NR_REG_ONE_SW 0 bind the right
+ *                             rings (non-zero ring_ofs exactly there, host
+ *                             ring counts 1), ONE_SW / ONE_NIC beyond the
+ *                             rings give EINVAL; prints one line per check
+ *   host_io rx DEV IF COUNT   registers IF with NR_REG_NIC_SW (the stack's
+ *                             transmissions are captured only while NIC TX
+ *                             rings are in netmap mode too) and waits for
+ *                             COUNT distinct stream-9 frames on the host RX
+ *                             ring, checking every byte (3 s idle timeout)
+ *
+ * Prints "ready" on stderr once registered; exits 0 on success.
+ */
+#include <poll.h>
+
+#include "nmd_client.h"
+
+static int reg(const char *dev, const char *ifname, uint32_t mode, struct nmd_port *p)
+{
+	memset(p, 0, sizeof *p);
+	p->fd = open(dev, O_RDWR);
+	if (p->fd < 0) {
+		perror(dev);
+		return -1;
+	}
+	int e = nmd_register(p->fd, ifname, mode, 0, 0, 0, &p->reg);
+	if (e) {
+		fprintf(stderr, "register %s: %s\n", ifname, strerror(e));
+		return -1;
+	}
+	p->memsize = p->reg.nr_memsize;
+	p->mem = mmap(NULL, p->memsize, PROT_READ | PROT_WRITE, MAP_SHARED, p->fd, 0);
+	if (p->mem == MAP_FAILED) {
+		perror("mmap");
+		return -1;
+	}
+	p->nifp = nmd_if(p->mem, p->reg.nr_offset);
+	return 0;
+}
+
+static void put(struct netmap_ring *r, uint32_t len, uint32_t buf_override)
+{
+	struct netmap_slot *s = &r->slot[r->head];
+	s->len = (uint16_t)len;
+	s->flags = 0;
+	if (buf_override)
+		s->buf_idx = buf_override;
+	r->head = r->cur = nmd_next(r, r->head);
+}
+
+static int tx(const char *dev, const char *ifname, uint64_t count)
+{
+	struct nmd_port p;
+	if (reg(dev, ifname, NR_REG_SW, &p) < 0)
+		return 1;
+	struct netmap_if *nifp = p.nifp;
+	struct netmap_ring *r = nmd_txring(nifp, nifp->ni_tx_rings);
+	fprintf(stderr, "ready\n");
+	struct nmdf_sizes z = { 60, 1514 };
+	const uint8_t dst[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff }, src[6] = { 2, 0, 0, 0, 0, 7 };
+	/* The three bad slots first. */
+	uint32_t saved = r->slot[r->head].buf_idx;
+	put(r, 60, 0xfffffff0u);
+	put(r, 10, 0);
+	uint8_t *f = (uint8_t *)nmd_buf(r, r->slot[r->head].buf_idx);
+	struct nmdf_sizes one = { 60, 60 };
+	nmdf_build(f, &one, 0, 7, dst, src);
+	put(r, 2000, 0);
+	ioctl(p.fd, NIOCTXSYNC, NULL);
+	/* The bad slot got its buffer back from us (the device reclaims the slot
+	 * as is: the index stays what we wrote). */
+	for (uint32_t i = 0; i < r->num_slots; i++)
+		if (r->slot[i].buf_idx == 0xfffffff0u)
+			r->slot[i].buf_idx = saved;
+	uint64_t seq = 0;
+	while (seq < count) {
+		struct pollfd pfd = { .fd = p.fd, .events = POLLOUT };
+		if (poll(&pfd, 1, 2000) <= 0) {
+			fprintf(stderr, "host TX ring never had room\n");
+			return 1;
+		}
+		while (seq < count && nmd_space(r) > 0) {
+			uint8_t *b = (uint8_t *)nmd_buf(r, r->slot[r->head].buf_idx);
+			unsigned len = nmdf_build(b, &z, seq++, 7, dst, src);
+			put(r, len, 0);
+		}
+		ioctl(p.fd, NIOCTXSYNC, NULL);
+		usleep(2000);   /* the receiving socket is an ordinary one: pace a little */
+	}
+	ioctl(p.fd, NIOCTXSYNC, NULL);
+	printf("sent %llu frames; bad slots dropped: 3 expected\n", (unsigned long long)count);
+	return 0;
+}
+
+static int rx(const char *dev, const char *ifname, uint64_t count)
+{
+	struct nmd_port p;
+	if (reg(dev, ifname, NR_REG_NIC_SW, &p) < 0)
+		return 1;
+	struct netmap_if *nifp = p.nifp;
+	struct netmap_ring *r = nmd_rxring(nifp, nifp->ni_rx_rings);
+	struct nmdf_sizes z = { 60, 1514 };
+	struct nmdf_seen seen;
+	nmdf_seen_init(&seen, count);
+	uint64_t other = 0;
+	fprintf(stderr, "ready\n");
+	double idle = nmd_now();
+	while (seen.unique < count) {
+		struct pollfd pfd = { .fd = p.fd, .events = POLLIN };
+		poll(&pfd, 1, 200);
+		if (r->head == r->tail && nmd_now() - idle > 3) {
+			fprintf(stderr, "host RX: %llu of %llu frames, then nothing for 3 s\n",
+				(unsigned long long)seen.unique, (unsigned long long)count);
+			return 1;
+		}
+		while (r->head != r->tail) {
+			struct netmap_slot *s = &r->slot[r->head];
+			uint64_t seq;
+			const char *why = "";
+			switch (nmdf_check((uint8_t *)nmd_buf(r, s->buf_idx), s->len, &z, 9, &seq, &why)) {
+			case NMDF_OK: nmdf_seen_add(&seen, seq); break;
+			case NMDF_OTHER: other++; break;
+			case NMDF_BAD:
+				fprintf(stderr, "host RX: a frame with a wrong %s\n", why);
+				return 1;
+			}
+			r->head = r->cur = nmd_next(r, r->head);
+			idle = nmd_now();
+		}
+	}
+	printf("host RX: %llu frames byte-exact, %llu duplicates, %llu other frames\n",
+	       (unsigned long long)seen.unique, (unsigned long long)seen.dups, (unsigned long long)other);
+	return seen.dups == 0 ? 0 : 1;
+}
+
+static int failures, passes;
+static void expect_true(int ok, const char *what)
+{
+	printf("%s - %s\n", ok ? "ok" : "not ok", what);
+	failures += !ok;
+	passes += !!ok;
+}
+
+/* Registers with `mode`/`ring`; checks that exactly [tx0, tx1) and [rx0, rx1)
+ * of the ring_ofs table are non-zero. */
+static void mode_case(const char *dev, const char *ifname, uint32_t mode, uint16_t ring, const char *label)
+{
+	int fd = open(dev, O_RDWR);
+	struct nmreq_register r;
+	int e = nmd_register(fd, ifname, mode, ring, 0, 0, &r);
+	char what[160];
+	snprintf(what, sizeof what, "%s: registers (%s)", label, e ? strerror(e) : "ok");
+	expect_true(e == 0, what);
+	if (e) {
+		close(fd);
+		return;
+	}
+	void *mem = mmap(NULL, r.nr_memsize, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	struct netmap_if *nifp = nmd_if(mem, r.nr_offset);
+	unsigned nt = nifp->ni_tx_rings, nr = nifp->ni_rx_rings, ht = nifp->ni_host_tx_rings, hr = nifp->ni_host_rx_rings;
+	int nic = mode == NR_REG_NIC_SW, host = 1;
+	int ok = r.nr_host_tx_rings == 1 && r.nr_host_rx_rings == 1 && ht == 1 && hr == 1;
+	for (unsigned i = 0; i < nt + ht; i++)
+		ok &= (nifp->ring_ofs[i] != 0) == (i < nt ? nic : host);
+	for (unsigned i = 0; i < nr + hr; i++)
+		ok &= (nifp->ring_ofs[nt + ht + i] != 0) == (i < nr ? nic : host);
+	snprintf(what, sizeof what, "%s: ring_ofs non-zero exactly for the %s rings, one host ring pair", label,
+		 nic ? "NIC and host" : "host");
+	expect_true(ok, what);
+	munmap(mem, r.nr_memsize);
+	close(fd);
+}
+
+static int modes(const char *dev, const char *ifname)
+{
+	mode_case(dev, ifname, NR_REG_SW, 0, "NR_REG_SW");
+	mode_case(dev, ifname, NR_REG_NIC_SW, 0, "NR_REG_NIC_SW");
+	mode_case(dev, ifname, NR_REG_ONE_SW, 0, "NR_REG_ONE_SW ring 0");
+	int fd = open(dev, O_RDWR);
+	int e = nmd_register(fd, ifname, NR_REG_ONE_SW, 1, 0, 0, NULL);
+	expect_true(e == EINVAL, "NR_REG_ONE_SW ring 1 (one host ring pair): EINVAL");
+	e = nmd_register(fd, ifname, NR_REG_ONE_NIC, 64, 0, 0, NULL);
+	expect_true(e == EINVAL, "NR_REG_ONE_NIC ring 64: EINVAL");
+	close(fd);
+	printf("%d passed, %d failed\n", passes, failures);
+	return failures ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc == 4 && strcmp(argv[1], "modes") == 0)
+		return modes(argv[2], argv[3]);
+	if (argc != 5) {
+		fprintf(stderr, "usage: host_io tx|rx DEV IF COUNT\n");
+		return 2;
+	}
+	uint64_t count = strtoull(argv[4], NULL, 0);
+	if (strcmp(argv[1], "tx") == 0)
+		return tx(argv[2], argv[3], count);
+	if (strcmp(argv[1], "rx") == 0)
+		return rx(argv[2], argv[3], count);
+	fprintf(stderr, "usage: host_io tx|rx DEV IF COUNT\n");
+	return 2;
+}
