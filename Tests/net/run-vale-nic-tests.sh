@@ -86,7 +86,7 @@ leftover() {   # something of netmapd still on the host end of X's pair
 
 tcp_transfer() {
 	cat >"$work/tcp.py" <<'EOF'
-import hashlib, socket, sys
+import hashlib, socket, sys, time
 mode, addr, n = sys.argv[1], sys.argv[2], 10 * 1024 * 1024
 if mode == "server":
     s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -99,7 +99,12 @@ if mode == "server":
     c.sendall(h.hexdigest().encode()); c.close()
 else:
     data = bytes((i * 7 + 3) & 0xff for i in range(65536)) * (n // 65536)
-    s = socket.create_connection((addr, 5901), timeout=30)
+    for attempt in range(100):   # the server may still be starting
+        try:
+            s = socket.create_connection((addr, 5901), timeout=30)
+            break
+        except ConnectionRefusedError:
+            time.sleep(0.1)
     s.sendall(data); s.shutdown(socket.SHUT_WR)
     sys.exit(0 if s.recv(100).decode() == hashlib.sha256(data).hexdigest() else 1)
 EOF
