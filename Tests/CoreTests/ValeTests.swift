@@ -308,7 +308,8 @@ import Testing
         #expect(attach("vale0:eth0", memId: 40) == EINVAL)
         #expect(attach("vale0:eth0", ringid: 1) == EINVAL)
         #expect(attach("vale0:eth0", mode: UInt32(NR_REG_ONE_NIC)) == EINVAL)
-        #expect(attach("vale0:eth0", mode: UInt32(NR_REG_NIC_SW)) == EOPNOTSUPP)   // host rings: not provided
+        #expect(attach("vale0:eth0", mode: UInt32(NR_REG_NIC_SW)) == 0)   // with its host rings
+        #expect(attach("vale0:eth0") == EBUSY)
         let det = c.place(nmreq_vale_detach())
         #expect(ctrl(c, "eth0", NETMAP_REQ_VALE_DETACH, UnsafeMutableRawPointer(det)).0 == EINVAL)
         #expect(ctrl(c, "vale0:nosuch", NETMAP_REQ_VALE_DETACH, UnsafeMutableRawPointer(det)).0 == ENXIO)
@@ -372,6 +373,43 @@ import Testing
         #expect(e.register("eth1").0 == 0)
         #expect(attach("vale0:eth1").0 == EBUSY)               // in netmap mode for a program
         e.close()
+        a.close()
+        #expect(t.engine.stats().ports == 0)
+    }
+
+    @Test func anAttachedNICsHostRingsAreASecondPort() {
+        let c = t.client()
+        var b = nmreq_vale_attach()
+        b.reg.nr_mode = UInt32(NR_REG_NIC_SW)
+        let p = c.place(b)
+        #expect(ctrl(c, "vale1:eth0", NETMAP_REQ_VALE_ATTACH, UnsafeMutableRawPointer(p)).0 == 0)
+        #expect(p.pointee.port_index == 0)
+        let named = c.place(nmreq_vale_list())
+        #expect(ctrl(c, "vale1:eth0^", NETMAP_REQ_VALE_LIST, UnsafeMutableRawPointer(named)).0 == 0)
+        #expect(named.pointee.nr_port_idx == 1)
+        #expect(t.client().register("vale1:eth0^").0 == EBUSY)
+        #expect(t.engine.status().switches?.first?.ports.map(\.kind) == ["nic", "host"])
+        let a = t.client()
+        #expect(a.register("vale1:a").0 == 0)
+        // A broadcast reaches the NIC's TX ring and its host TX ring.
+        let nic = t.nics.nics["eth0"]!
+        Self.send(a, [Self.frame(Self.bcast, Self.mac(1), tag: 5)])
+        #expect(nic.sent.withLock { $0 }.count == 2)
+        // What the host stack sends (host RX ring) enters the switch from port eth0^.
+        nic.inject(Self.frame(Self.mac(1), Self.mac(0x77), tag: 6), ring: 1)
+        t.engine.registry.allAdapters.first { $0.name == "eth0" }!.rxKrings[1].wakeup()
+        #expect(Self.receive(a) == [Self.frame(Self.mac(1), Self.mac(0x77), tag: 6)])
+        // Learnt behind eth0^: unicast to it goes to the host TX ring only.
+        Self.send(a, [Self.frame(Self.mac(0x77), Self.mac(1), tag: 7)])
+        #expect(nic.sent.withLock { $0 }.count == 3)
+        let st = t.engine.status().ports.first { $0.name == "eth0" }!
+        #expect(st.rings.first { $0.direction == "tx" && $0.host }!.packets == 2)
+        // Detaching the NIC takes its host port along.
+        let det = c.place(nmreq_vale_detach())
+        #expect(ctrl(c, "vale1:eth0^", NETMAP_REQ_VALE_DETACH, UnsafeMutableRawPointer(det)).0 == EINVAL)
+        #expect(ctrl(c, "vale1:eth0", NETMAP_REQ_VALE_DETACH, UnsafeMutableRawPointer(det)).0 == 0)
+        #expect(ctrl(c, "vale1:eth0^", NETMAP_REQ_VALE_LIST, UnsafeMutableRawPointer(named)).0 == 0)
+        #expect(named.pointee.nr_port_idx == 255)
         a.close()
         #expect(t.engine.stats().ports == 0)
     }

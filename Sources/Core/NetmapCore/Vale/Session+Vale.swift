@@ -1,8 +1,8 @@
 // The VALE control requests of NIOCCTRL (§3.4): VALE_LIST, VALE_ATTACH and
-// VALE_DETACH of network interfaces (ValeNic), and the checks of NEWIF /
-// DELIF / POLLING in netmap's order. Persistent (TAP) ports, host rings of
-// attached NICs and polling threads are not provided: a request that passes
-// every check netmap makes gets EOPNOTSUPP (README, "differences").
+// VALE_DETACH of network interfaces (ValeNic, with their host rings as a
+// second port), and the checks of NEWIF / DELIF / POLLING in netmap's order.
+// Persistent (TAP) ports and polling threads are not provided: a request
+// that passes every check netmap makes gets EOPNOTSUPP (README).
 
 import DeviceInterface
 
@@ -27,8 +27,8 @@ extension Session {
     }
 
     /// VALE_ATTACH of `valeX:IF` (§3.4): the NIC's rings join the switch as
-    /// port `valeX:IF`. Returns the port number. Host rings (NR_REG_NIC_SW)
-    /// are not provided: EOPNOTSUPP after netmap's checks.
+    /// port `valeX:IF`, and with NR_REG_NIC_SW its host rings as a second
+    /// port `valeX:IF^`. Returns the NIC port's number.
     public func valeAttach(name: String, mode: UInt32, ringid: UInt16, memId: UInt16,
                            caller: Int32) throws(NetmapError) -> UInt32 {
         _ = try valeParts(name)
@@ -44,15 +44,12 @@ extension Session {
             if let a = registry.existingAdapter(key: Registry.interfaceKey(ifname, in: ns)), a.sessions > 0 || a.ownedBySwitch {
                 throw .EBUSY
             }
-            if mode == RegisterMode.nicSW {
-                engine.log.info("pid \(client.pid): VALE_ATTACH \(name): the host rings of an attached interface are not supported")
-                throw .EOPNOTSUPP
-            }
+            if mode == RegisterMode.nicSW && registry.vale.member(named: name + "^") != nil { throw .EBUSY }
             return (bname, ifname)
         }
         // The switch's own registration of the NIC, as a program would make it.
         let s = engine.openSession(client: ClientIdentity(pid: caller))
-        var req = RegisterRequest(name: ifname, mode: RegisterMode.allNIC)
+        var req = RegisterRequest(name: ifname, mode: mode)
         req.caller = caller
         do throws(NetmapError) {
             _ = try s.register(req)
@@ -65,12 +62,20 @@ extension Session {
             nic = try registry.lock.withLock { () throws(NetmapError) -> ValeNic in
                 // Someone may have come in between: the NIC must be ours alone.
                 guard let b = s.currentBinding, b.adapter.sessions == 1, !b.adapter.ownedBySwitch,
-                      registry.vale.member(named: name) == nil else { throw .EBUSY }
+                      registry.vale.member(named: name) == nil, registry.vale.member(named: name + "^") == nil
+                else { throw .EBUSY }
                 try checkRoom(bname)
                 let vs = registry.vale
-                let nic = ValeNic(name: name, bridge: vs.bridge(named: bname) ?? vs.newBridge(bname), session: s, binding: b)
+                let br = vs.bridge(named: bname) ?? vs.newBridge(bname)
+                let nic = ValeNic(name: name, bridge: br, session: s, binding: b)
                 b.adapter.ownedBySwitch = true
                 vs.join(nic)
+                if mode == RegisterMode.nicSW {
+                    // The host stack is a second port, valeX:IF^ (§11.3).
+                    let host = ValeNic(name: name + "^", bridge: br, session: s, binding: b, host: true)
+                    vs.join(host)
+                    nic.hostPort = host
+                }
                 vs.nics[name] = nic
                 return nic
             }
@@ -79,7 +84,9 @@ extension Session {
             throw error
         }
         nic.start()
-        engine.log.info("pid \(client.pid): \(ifname) attached to \(bname) as port \(nic.number) (\(name))")
+        nic.hostPort?.start()
+        engine.log.info("pid \(client.pid): \(ifname) attached to \(bname) as port \(nic.number) (\(name))"
+            + (nic.hostPort.map { ", its host rings as port \($0.number) (\($0.name))" } ?? ""))
         return UInt32(nic.number)
     }
 
@@ -97,13 +104,15 @@ extension Session {
         _ = try valeParts(name)
         let nic = try registry.lock.withLock { () throws(NetmapError) -> ValeNic in
             guard let m = registry.vale.member(named: name) else { throw .ENXIO }
-            guard let nic = m as? ValeNic else { throw .EINVAL }
+            guard let nic = m as? ValeNic, registry.vale.nics[name] === nic else { throw .EINVAL }
             registry.vale.remove(nic)
+            if let h = nic.hostPort { registry.vale.remove(h) }
             registry.vale.nics.removeValue(forKey: name)
             nic.adapter.ownedBySwitch = false
             return nic
         }
         nic.stop()
+        nic.hostPort?.stop()
         nic.session.release()
         engine.log.info("pid \(client.pid): \(name) detached")
         return UInt32(nic.number)
@@ -145,6 +154,7 @@ extension NetmapEngine {
             let all = Array(registry.vale.nics.values)
             for nic in all {
                 registry.vale.remove(nic)
+                if let h = nic.hostPort { registry.vale.remove(h) }
                 nic.adapter.ownedBySwitch = false
             }
             registry.vale.nics.removeAll()
@@ -152,6 +162,7 @@ extension NetmapEngine {
         }
         for nic in nics {
             nic.stop()
+            nic.hostPort?.stop()
             nic.session.release()
             log.info("\(nic.name) detached")
         }

@@ -22,7 +22,7 @@ final class ValeNic: ValeMember, RingWaiter, @unchecked Sendable {
     var lastSourceMAC: UInt64 = ~0
     let memId: UInt16
     var ownsMemId: Bool { false }
-    var kindName: String { "nic" }
+    var kindName: String { kindLabel }
     let session: Session
     let adapter: PortAdapter
     let tx: [Kring]
@@ -34,14 +34,21 @@ final class ValeNic: ValeMember, RingWaiter, @unchecked Sendable {
     let detached = Atomic<Bool>(false)
     private var wake: [Kring] = []
 
-    init(name: String, bridge: ValeBridge, session: Session, binding b: Binding) {
+    /// The port `valeX:IF^` of the NIC's host rings (NR_REG_NIC_SW), which
+    /// shares this one's registration; nil for that port itself.
+    var hostPort: ValeNic?
+    var kindLabel = "nic"
+
+    /// The switch port for `b`'s NIC rings (host: false) or host rings.
+    init(name: String, bridge: ValeBridge, session: Session, binding b: Binding, host: Bool = false) {
         self.name = name
         self.bridge = bridge
         self.session = session
         adapter = b.adapter
         memId = b.adapter.memId
-        tx = b.tx
-        rx = b.rx
+        tx = b.tx.filter { $0.isHost == host }
+        rx = b.rx.filter { $0.isHost == host }
+        if host { kindLabel = "host" }
     }
 
     /// Starts taking the NIC's frames (after joining the bridge).
@@ -80,13 +87,13 @@ final class ValeNic: ValeMember, RingWaiter, @unchecked Sendable {
         _ = session.sync(.rx)   // EIO (interface gone): the rings are skipped below
         guard !detached.load(ordering: .acquiring) else { return false }
         var any = false
-        for k in rx {
+        for (i, k) in rx.enumerated() {
             k.syncWaiting {
                 guard k.hasMemory else { return }
                 let ring = k.ring
                 let head = ring.loadHead(), tail = ring.loadTail()
                 guard head != tail, head < k.numSlots, tail < k.numSlots else { return }
-                let src = ValeSource(ring: ring, n: k.numSlots, index: k.index, region: k.region)
+                let src = ValeSource(ring: ring, n: k.numSlots, index: i, region: k.region)
                 let br = bridge
                 let refused = br.lock.withLock { () -> UInt64 in
                     let r = ValeForwarder.forward(src, from: head, to: tail, sender: self, br)
