@@ -7,6 +7,7 @@
  *   nm_vale [-d DEVICE] errors                    every errno case netmapd implements
  *   nm_vale [-d DEVICE] killed                    a SIGKILLed client leaves no port or switch
  *   nm_vale [-d DEVICE] attach|detach valeX:IF     VALE_ATTACH / VALE_DETACH of an interface
+ *   nm_vale [-d DEVICE] attach-host valeX:IF       VALE_ATTACH with NR_REG_NIC_SW (host rings: port valeX:IF^)
  *   nm_vale [-d DEVICE] owned valeX:IF             the attached IF is a switch port nobody else may register
  *
  * traffic: the receiver forks first and registers vale0:b, the sender
@@ -596,7 +597,7 @@ static int killed(void)
 
 /* ---- attach / detach (a NIC stays attached after this program exits) ---- */
 
-static int attach_cmd(const char *name, int detach)
+static int attach_cmd(const char *name, int detach, int host)
 {
 	int fd = nmt_open();
 	int e;
@@ -609,7 +610,7 @@ static int attach_cmd(const char *name, int detach)
 	} else {
 		struct nmreq_vale_attach a;
 		memset(&a, 0, sizeof a);
-		a.reg.nr_mode = NR_REG_ALL_NIC;
+		a.reg.nr_mode = host ? NR_REG_NIC_SW : NR_REG_ALL_NIC;
 		e = ctrl(fd, NETMAP_REQ_VALE_ATTACH, name, &a, NULL);
 		idx = a.port_index;
 	}
@@ -660,7 +661,8 @@ int main(int argc, char **argv)
 		return killed();
 	if (strcmp(argv[1], "owned") == 0 && argc > 2)
 		return owned_cmd(argv[2]);
-	if ((strcmp(argv[1], "attach") == 0 || strcmp(argv[1], "detach") == 0) && argc > 2)
-		return attach_cmd(argv[2], argv[1][0] == 'd');
+	if ((strcmp(argv[1], "attach") == 0 || strcmp(argv[1], "attach-host") == 0 || strcmp(argv[1], "detach") == 0) &&
+	    argc > 2)
+		return attach_cmd(argv[2], argv[1][0] == 'd', strcmp(argv[1], "attach-host") == 0);
 	nmt_die("unknown test %s", argv[1]);
 }

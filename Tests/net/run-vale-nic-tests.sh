@@ -15,6 +15,9 @@
 #     AF_PACKET and AF_XDP see frames before the checksum is filled in, as
 #     netmap's own generic adapter does);
 #   - after VALE_DETACH of one end, ping fails (nothing else bridges them);
+#   - X's host end attached to vale2 with its host rings (NR_REG_NIC_SW, a
+#     second port vale2:IF^): X pings H's own address on that interface,
+#     which only the switch connects (NIC port <-> host port);
 #   - the daemon SIGKILLed with both attached and started again: the XDP
 #     program or tc filter it left is gone and ping fails;
 #   - the daemon stopped (SIGTERM) with both attached: exit 0, both
@@ -42,7 +45,7 @@ NETMAPD=$(readlink -f "$NETMAPD")
 tag=vn$$
 NS_H=${tag}h NS_X=${tag}x NS_Y=${tag}y
 IF_X=${tag}x0 IF_Y=${tag}y0
-ADDR_X=198.19.$(( $$ % 250 )).1 ADDR_Y=198.19.$(( $$ % 250 )).2
+ADDR_X=198.19.$(( $$ % 250 )).1 ADDR_Y=198.19.$(( $$ % 250 )).2 ADDR_H=198.19.$(( $$ % 250 )).3
 work=$(mktemp -d /dev/shm/netmapd-vale-nic.XXXXXX)   # AF_XDP wants the region on tmpfs
 pid=
 cleanup() {
@@ -64,6 +67,7 @@ ip netns add "$NS_H" && ip netns add "$NS_X" && ip netns add "$NS_Y" || abort "c
 ip -n "$NS_H" link add "$IF_X" type veth peer name x1 netns "$NS_X" &&
 	ip -n "$NS_H" link add "$IF_Y" type veth peer name y1 netns "$NS_Y" || abort "create veth pairs"
 for i in "$IF_X" "$IF_Y"; do ip -n "$NS_H" link set "$i" up; done
+ip -n "$NS_H" addr add "$ADDR_H/24" dev "$IF_X"   # H's stack, reachable from X only through a switch
 ip -n "$NS_X" addr add "$ADDR_X/24" dev x1 && ip -n "$NS_X" link set x1 up
 ip -n "$NS_Y" addr add "$ADDR_Y/24" dev y1 && ip -n "$NS_Y" link set y1 up
 in_x ethtool -K x1 tx off >/dev/null 2>&1
