@@ -122,7 +122,7 @@ EOF
 }
 
 for backend in packet xdp; do
-	expect 8
+	expect 9
 	if ! start "netmapd-$backend" $backend; then
 		result "$backend: netmapd starts" 0
 		continue
@@ -136,6 +136,15 @@ for backend in packet xdp; do
 	check "$backend: after VALE_DETACH of Y's end, no ping" eval '! ping_xy 2'
 	nmv attach "vale1:$IF_Y"
 	check "$backend: attached again, ping" ping_xy 2
+	# The host stack as a switch port: X's host end attached with its host
+	# rings (NR_REG_NIC_SW) to a switch of its own; H's address on it answers
+	# X's ping only through the switch (NIC port -> host port and back).
+	nmv detach "vale1:$IF_X"
+	check "$backend: X's end on vale2 without host rings cuts H's stack off (no ping); with them (NR_REG_NIC_SW, port vale2:IF^) X pings H's stack through the switch" \
+		eval 'nmv attach vale2:$IF_X && ! in_x ping -c 2 -i 0.2 -W 1 -q $ADDR_H >/dev/null 2>&1 &&
+			nmv detach vale2:$IF_X && nmv attach-host vale2:$IF_X && in_x ping -c 3 -i 0.2 -W 1 -q $ADDR_H >/dev/null 2>&1'
+	nmv detach "vale2:$IF_X"
+	nmv attach "vale1:$IF_X"
 	kill -9 "$pid"
 	wait "$pid" 2>/dev/null
 	pid=
