@@ -87,6 +87,7 @@ test-device: build
 test-net: build
 	Tests/net/run-net-tests.sh $(NETMAPD)
 	Tests/net/run-xdp-tests.sh $(NETMAPD)
+	Tests/net/run-vale-nic-tests.sh $(NETMAPD)
 	NET_BACKEND=packet Tests/net/run-host-ring-tests.sh $(NETMAPD)
 	NET_BACKEND=xdp Tests/net/run-host-ring-tests.sh $(NETMAPD)
 

@@ -25,17 +25,17 @@ import time
 from collections import defaultdict
 
 BATCH_ORDER = ["1", "8", "64", "256", "512", "ring"]
-GROUPS = ["xdp-tx", "xdp-rx", "pkt-tx", "pkt-rx", "pipe", "pipe-mon", "sync", "xdp-rxpath", "host-pkt", "host-xdp"]
+GROUPS = ["xdp-tx", "xdp-rx", "pkt-tx", "pkt-rx", "pipe", "pipe-mon", "vale", "sync", "xdp-rxpath", "host-pkt", "host-xdp"]
 LABEL = {
     "xdp-tx": "AF_XDP TX", "xdp-rx": "AF_XDP RX", "pkt-tx": "AF_PACKET TX",
-    "pkt-rx": "AF_PACKET RX", "pipe": "pipe", "pipe-mon": "pipe + /r copy monitor", "sync": "empty sync",
+    "pkt-rx": "AF_PACKET RX", "pipe": "pipe", "pipe-mon": "pipe + /r copy monitor", "vale": "VALE port to port", "sync": "empty sync",
     "host-pkt": "host path, AF_PACKET", "host-xdp": "host path, AF_XDP",
     "xdp-rxpath": "AF_XDP RX, stable slot buffers (--xdp-rx-copy)",
 }
 RAW_LABEL = {
     "xdp-tx": "raw AF_XDP TX", "xdp-rx": "raw AF_XDP RX",
     "pkt-tx": "raw TPACKET_V2 TX ring", "pkt-rx": "raw TPACKET_V3 RX ring",
-    "sync": "no-op FUSE ioctl (floor)", "pipe-mon": "pipe at 512, no monitor",
+    "sync": "no-op FUSE ioctl (floor)", "pipe-mon": "pipe at 512, no monitor", "vale": "pipe, batch 512 (same run)",
     "xdp-rxpath": "AF_XDP RX, buffers swapped into slots (default)",
     "host-pkt": "plain kernel path (UDP echo)", "host-xdp": "plain kernel path (UDP echo)",
 }
@@ -49,6 +49,7 @@ TARGETS = [
     ("pipe", 60, "512", "mpps>=", 10.0, "pipe between two processes >= 10 Mpps at 512"),
     ("pipe-mon", 60, "512", "ratio>=", 0.7, "pipe at 512 with a /r copy monitor >= 0.7x without"),
     ("xdp-rxpath", 60, "512", "ratio>=", 0.9, "stable AF_XDP RX buffers cost <= 10% of the default's rate"),
+    ("vale", 60, "512", "ratio>=", 0.5, "VALE port to port >= 0.5x the pipe at batch 512"),
     ("host-pkt", 60, "-", "ratio>=", 0.5, "host path through host rings (AF_PACKET) >= 0.5x the plain kernel path"),
     ("host-xdp", 60, "-", "ratio>=", 0.5, "host path through host rings (AF_XDP) >= 0.5x the plain kernel path"),
 ]
@@ -223,9 +224,9 @@ def main():
         return 0
     sizes = sorted({r["size"] for r in rows if r["group"] != "sync"})
     fig, axes = plt.subplots(1, len(sizes), figsize=(6 * len(sizes), 4.5), squeeze=False)
-    colors = {"xdp-tx": "C0", "xdp-rx": "C1", "pkt-tx": "C2", "pkt-rx": "C3", "pipe": "C4"}
+    colors = {"xdp-tx": "C0", "xdp-rx": "C1", "pkt-tx": "C2", "pkt-rx": "C3", "pipe": "C4", "vale": "C5"}
     for ax, s in zip(axes[0], sizes):
-        for g in ["xdp-tx", "xdp-rx", "pkt-tx", "pkt-rx", "pipe"]:
+        for g in ["xdp-tx", "xdp-rx", "pkt-tx", "pkt-rx", "pipe", "vale"]:
             pts = [(BATCH_ORDER.index(r["batch"]), r["mpps"]) for r in rows
                    if r["group"] == g and r["size"] == s and r["batch"] in BATCH_ORDER and r.get("mpps")]
             if not pts:

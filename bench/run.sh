@@ -6,7 +6,8 @@
 #
 # Environment: BENCH_SECS seconds per run (2), BENCH_ROUNDS rounds (3),
 # BENCH_SIZES frame sizes (60 1514), BENCH_BATCHES (1 8 64 256 512 ring),
-# BENCH_GROUPS which groups (xdp-tx xdp-rx pkt-tx pkt-rx pipe pipe-mon sync xdp-rxpath host-pkt host-xdp),
+# BENCH_GROUPS which groups (xdp-tx xdp-rx pkt-tx pkt-rx pipe pipe-mon vale sync xdp-rxpath host-pkt host-xdp),
+# BENCH_VALE_BATCHES batches of the vale group (64 512),
 # BENCH_OUT results folder (bench-results/<date>; bench-results/latest
 # points at the newest).
 #
@@ -32,6 +33,9 @@
 #           (60-byte frames; no raw counterpart: compared with the target)
 #   pipe-mon the same pipe at batch 512 with a /r copy monitor of the
 #           receiving end vs without (the baseline, first and last)
+#   vale    nm_bench tx -> nm_bench rx between two ports of a VALE switch
+#           (every BENCH_SIZES size, batches 64 and 512) vs a pipe between
+#           two processes at batch 512, same size, same round
 #   sync    empty NIOCTXSYNC round trip through netmapd (nm_bench sync on a
 #           pipe end) vs a no-op ioctl answered by bench/fuse_floor.c, a
 #           minimal single-threaded FUSE server on the same kind of file
@@ -63,7 +67,8 @@ secs=${BENCH_SECS:-2}
 rounds=${BENCH_ROUNDS:-3}
 sizes=${BENCH_SIZES:-60 1514}
 batches=${BENCH_BATCHES:-1 8 64 256 512 ring}
-groups=${BENCH_GROUPS:-xdp-tx xdp-rx pkt-tx pkt-rx pipe pipe-mon sync xdp-rxpath host-pkt host-xdp}
+groups=${BENCH_GROUPS:-xdp-tx xdp-rx pkt-tx pkt-rx pipe pipe-mon vale sync xdp-rxpath host-pkt host-xdp}
+vale_batches=${BENCH_VALE_BATCHES:-64 512}
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
 out=${BENCH_OUT:-$root/bench-results/$stamp}
 mkdir -p "$out" "$root/bench-results"
@@ -217,6 +222,35 @@ pipe_nm() { # ROUND BATCH [GROUP KIND MONITOR]
 	record "$1" "$g" "$kind" pipe pipe 60 "$2" "$line" "$PID_PKT" "$c0"
 }
 
+# The vale group: nm_bench tx on one port of a VALE switch, nm_bench rx on
+# another (two processes, frames copied by the switch, lossy by design: the
+# receiver's count is the rate). Its baseline ("raw" in runs.jsonl) is a
+# pipe between two processes at batch 512 with the same frame size, in the
+# same round.
+vale_pair() { # ROUND GROUPKIND RXPORT TXPORT SIZE BATCH BATCHLABEL
+	local c0 i
+	hwm_reset "$PID_PKT"; c0=$(dcpu "$PID_PKT")
+	"$work/nm_bench" rx -d "$work/pkt/netmap" -i "$3" -t "$secs" -b "$6" >"$work/rx.out" 2>"$work/rx.err" &
+	local rp=$!
+	for i in $(seq 100); do grep -q ready "$work/rx.err" && break; sleep 0.05; done
+	local line rx
+	line=$("$work/nm_bench" tx -d "$work/pkt/netmap" -i "$4" -t "$secs" -l "$5" -b "$6" 2>"$work/err") \
+		|| log "nm_bench $2 tx (size $5, batch $6): $(cat "$work/err")"
+	wait $rp || log "nm_bench $2 rx (size $5, batch $6): $(cat "$work/rx.err")"
+	rx=$(cat "$work/rx.out")
+	# The receiver's count and time; the sender's CPU time is added to the client's.
+	local tcpu
+	tcpu=$(field cpu "$line")
+	rx=$(awk -v l="$rx" -v r="${tcpu:-0}" 'BEGIN { n = split(l, a, " "); for (i = 1; i <= n; i++) { if (a[i] ~ /^cpu=/) { split(a[i], c, "="); a[i] = sprintf("cpu=%.4f", c[2] + r) } printf "%s%s", a[i], (i < n ? " " : "\n") } }')
+	if [ "$2" = raw ]; then
+		record "$1" vale raw pipe pipe "$5" - "$rx" 0 0
+	else
+		record "$1" vale netmapd vale vale "$5" "$7" "$rx" "$PID_PKT" "$c0"
+	fi
+}
+vale_base() { vale_pair "$1" raw "vbpipe{$1" "vbpipe}$1" "$2" 512 -; }
+vale_nm() { vale_pair "$1" netmapd "valeb$1:rx" "valeb$1:tx" "$2" "$3" "$3"; }
+
 # The sync group pins client and server (every daemon thread) to CPU 0: a
 # wake-up across CPUs costs 60-140 us on these machines and would hide the
 # round trip being measured.
@@ -315,6 +349,12 @@ for r in $(seq "$rounds"); do
 			pipe_nm "$r" 512 pipe-mon raw
 			pipe_nm "$r" 512 pipe-mon netmapd r
 			pipe_nm "$r" 512 pipe-mon raw ;;
+		vale)
+			for sz in $sizes; do
+				vale_base "$r" "$sz"
+				for b in $(order "$r" $vale_batches); do vale_nm "$r" "$sz" "$b"; done
+				vale_base "$r" "$sz"
+			done ;;
 		sync)
 			sync_runs "$r" ;;
 		xdp-rxpath)

@@ -585,7 +585,7 @@ static void hostile_slots(uint32_t buf_total)
 	nmt_port_close(&m);
 }
 
-/* ---- the other request types netmapd answers without VALE (§3.4) ---- */
+/* ---- port headers, kloop and CSB requests (§3.4; VALE ports: nm_vale) ---- */
 static void other_requests(void)
 {
 	char n[48];

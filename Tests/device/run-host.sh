@@ -79,7 +79,7 @@ if [ -z "${NETMAPD_BIN:-}" ]; then
 fi
 [ -x "$NETMAPD_BIN" ] || { result "netmapd binary" 0 "$NETMAPD_BIN not executable"; finish; }
 
-progs="nm_classic nm_api14 nm_errors nm_fidelity nm_pipe_rules nm_pipe_traffic nm_killer nm_faults nm_monitor"
+progs="nm_classic nm_api14 nm_errors nm_fidelity nm_pipe_rules nm_pipe_traffic nm_killer nm_faults nm_monitor nm_vale"
 build_ok=1
 for p in $progs; do
 	if ! gcc -O2 -Wall -Wextra -Werror -pthread -I "$root/Sources/ABI/CNetmapABI/include" "$src/$p.c" -o "$work/$p" 2>"$work/gcc-$p.log"; then
@@ -146,7 +146,7 @@ run_test() {
 	if [ -z "$reason" ]; then result "$name (${secs} s)" 1; else result "$name (${secs} s)" 0 "$reason"; fi
 }
 
-expect 20   # the run_test lines below
+expect 25   # the run_test lines below
 run_test "nm_classic: legacy NIOCGINFO/NIOCREGIF flow and layout" 60 "$work/nm_classic"
 run_test "nm_api14: NIOCCTRL info, pools, options, extra buffers" 60 "$work/nm_api14"
 run_test "nm_errors: netmap's errno for wrong requests, corrupt rings, hostile slots, dry pools" 120 "$work/nm_errors"
@@ -155,6 +155,11 @@ run_test "nm_pipe_rules: multi-ring pipes, one-direction binds, shared descripto
 	"$work/nm_pipe_rules" multi_ring one_direction shared_descriptor receiver_swap_and_resume no_tx_poll \
 	cur_thresholds thread_ioctl
 run_test "nm_pipe_rules: two threads polling one descriptor are both woken" 30 "$work/nm_pipe_rules" two_pollers
+run_test "nm_vale: VALE errno cases, memory ids, port info, headers, VALE_LIST (issue #15)" 60 "$work/nm_vale" errors
+run_test "nm_vale: learning bridge with three ports, unicast, flood, broadcast, multicast" 60 "$work/nm_vale" learning
+run_test "nm_vale: a full receiver drops for itself only; fragment chains" 60 "$work/nm_vale" drops
+run_test "nm_vale: SIGKILL of a port's only client leaves no port or switch" 60 "$work/nm_vale" killed
+run_test "nm_vale: $frames frames vale0:a -> vale0:b, byte-exact, poll" 300 "$work/nm_vale" traffic "$frames" 1
 run_test "nm_pipe_traffic: $frames frames, poll wake-ups (acceptance)" 300 "$work/nm_pipe_traffic" -n "$frames" -m poll -s 1
 run_test "nm_pipe_traffic: $frames frames, select" 300 "$work/nm_pipe_traffic" -n "$frames" -m select -s 2
 run_test "nm_pipe_traffic: $frames frames, epoll" 300 "$work/nm_pipe_traffic" -n "$frames" -m epoll -s 3

@@ -49,7 +49,10 @@ nm_pipe_traffic -n 2000 -m epoll
 nm_pipe_traffic -n 2000 -m ioctl
 nm_monitor copy 20000
 nm_monitor zcopy 20000
-nm_monitor errors'
+nm_monitor errors
+nm_vale traffic 100000 1
+nm_vale learning
+nm_vale errors'
 # Results of the guest: one a test line, the daemon's clean stop, then the
 # 8 robustness results.
 guest_results() { echo $(( $(grep -c . <<<"${NM_TESTS:-$default_tests}") + 1 + 1 + 8 )); }

@@ -4,7 +4,8 @@
 //
 // Input:
 //   flags     bit 0 FUSE-like (header prefetched) instead of CUSE-like
-//             bit 1 the file is registered first (bit 6: to a pipe, else to fz0)
+//             bit 1 the file is registered first (bit 5: to VALE port vale0:f,
+//                   else bit 6: to a pipe, else to fz0)
 //             bit 2 the same request runs a second time (after its write-back)
 //             bit 3 chunks end exactly at 2^64 (address arithmetic at the top)
 //             bit 4 chunks are adjacent (reads may span them, lookups may hit
@@ -112,7 +113,9 @@ public func fuzzCtrl(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
 
     let file = world.engine.open(client: ClientIdentity(pid: 4243))
     if flags & 0x02 != 0 {
-        let (e, _) = flags & 0x40 != 0
+        let (e, _) = flags & 0x20 != 0
+            ? ctrlRegister(file, name: "vale0:f", rings: (2, 1), slots: (64, 32))
+            : flags & 0x40 != 0
             ? ctrlRegister(file, name: "c{1", rings: (2, 1), slots: (64, 32))
             : ctrlRegister(file, name: "fz0", extraBufs: 3)
         check(e == 0, "set-up registration failed: \(e)")
@@ -246,6 +249,25 @@ func ctrlSeeds() -> [(String, [UInt8])] {
     seeds.append(("csb-enable", request("", Int32(NETMAP_REQ_CSB_ENABLE), body: nil, bodySize: 0,
                                         options: [(option(type: UInt32(NETMAP_REQ_OPT_CSB), body: [UInt8](repeating: 0, count: 16)), Sz.b64)])))
     seeds.append(("vale-attach", request("vale0:x", Int32(NETMAP_REQ_VALE_ATTACH), body: [UInt8](repeating: 0, count: 64), bodySize: Sz.b64)))
+    seeds.append(("vale-attach-nic", request("vale0:fz0", Int32(NETMAP_REQ_VALE_ATTACH), body: [UInt8](repeating: 0, count: 64),
+                                             bodySize: Sz.b64, flags: 0x22)))
+    seeds.append(("register-vale", request("vale0:g", reg, body: registerBody(rings: 2, slots: 64), bodySize: Sz.reg, flags: 0xa2)))
+    seeds.append(("vale-list-all", request("", Int32(NETMAP_REQ_VALE_LIST), body: [UInt8](repeating: 0, count: 8), bodySize: Sz.b8,
+                                           flags: 0x22)))
+    seeds.append(("vale-list-name", request("vale0:f", Int32(NETMAP_REQ_VALE_LIST), body: [UInt8](repeating: 0, count: 8),
+                                            bodySize: Sz.b8, flags: 0x22)))
+    seeds.append(("vale-detach", request("vale0:f", Int32(NETMAP_REQ_VALE_DETACH), body: [UInt8](repeating: 0, count: 8),
+                                         bodySize: Sz.b8, flags: 0x22)))
+    seeds.append(("vale-hdr-set", request("vale0:f", Int32(NETMAP_REQ_PORT_HDR_SET), body: [10, 0, 0, 0, 0, 0, 0, 0],
+                                          bodySize: Sz.b8, flags: 0x26)))
+    seeds.append(("vale-port-info", request("vale0:f", Int32(NETMAP_REQ_PORT_INFO_GET), body: [UInt8](repeating: 0, count: 32),
+                                            bodySize: Sz.b32, flags: 0x22)))
+    seeds.append(("vale-pools-info", request("vale0:f", Int32(NETMAP_REQ_POOLS_INFO_GET), body: [UInt8](repeating: 0, count: 64),
+                                             bodySize: Sz.b64, flags: 0x22)))
+    seeds.append(("vale-newif", request("v0", Int32(NETMAP_REQ_VALE_NEWIF), body: [UInt8](repeating: 0, count: 16), bodySize: Sz.b16)))
+    seeds.append(("vale-delif", request("fz0", Int32(NETMAP_REQ_VALE_DELIF), body: nil, bodySize: 0)))
+    seeds.append(("vale-polling", request("vale0:f", Int32(NETMAP_REQ_VALE_POLLING_ENABLE), body: [UInt8](repeating: 0, count: 16),
+                                          bodySize: Sz.b16, flags: 0x22)))
     let opts: [([UInt8], UInt8)] = [
         (option(type: UInt32(NETMAP_REQ_OPT_OFFSETS), body: [UInt8](repeating: 0, count: 32)), Sz.b64),
         (option(type: UInt32(NETMAP_REQ_OPT_EXTMEM), body: [UInt8](repeating: 0, count: 72)), Sz.b96),

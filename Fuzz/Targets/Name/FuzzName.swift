@@ -1,7 +1,8 @@
 // Fuzz target (c): port names. PortName.parse on arbitrary names and modes,
 // then the same name through the requests that resolve names: REGISTER (and
-// the pipe peer's REGISTER), PORT_INFO_GET, POOLS_INFO_GET, PORT_HDR_GET and
-// legacy NIOCGINFO, with syncs on whatever got registered.
+// the pipe peer's REGISTER), PORT_INFO_GET, POOLS_INFO_GET, PORT_HDR_GET,
+// the VALE requests (LIST, ATTACH, DETACH, NEWIF, DELIF, POLLING, HDR_SET)
+// and legacy NIOCGINFO, with syncs on whatever got registered.
 //
 // Input:
 //   mode     n % 10: nr_mode 0-8, 9 = a raw 32-bit value from the input
@@ -120,6 +121,16 @@ public func fuzzName(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
         if pe == 0 { checkNetmapIf(offset: pbody.u64(0), world: world) }
         world.checkStats()
     }
+    // The VALE control requests on the name (any name: each has its errors).
+    for (type, size) in [(NETMAP_REQ_VALE_LIST, 8), (NETMAP_REQ_VALE_DETACH, 8), (NETMAP_REQ_VALE_NEWIF, 16),
+                         (NETMAP_REQ_VALE_DELIF, 0), (NETMAP_REQ_VALE_POLLING_DISABLE, 16), (NETMAP_REQ_PORT_HDR_SET, 8),
+                         (NETMAP_REQ_VALE_ATTACH, 64)] {
+        var b = Bytes(size)
+        if type == NETMAP_REQ_PORT_HDR_SET { b.set(0, UInt32([0, 10, 12, 7][Int(txr % 4)])) }
+        if type == NETMAP_REQ_VALE_ATTACH { b.set(36, mode); b.set(34, ringid); b.set(32, memId) }
+        _ = simpleIoctl(files[2], command: NIOCCTRL, header: header(name, Int32(type)), body: size > 0 ? b.b : nil)
+        world.checkStats()
+    }
     // Info requests on an unbound file.
     var info = Bytes(32)
     info.set(8, slots); info.set(12, slots); info.set(16, txr); info.set(18, rxr); info.set(24, memId)
@@ -183,6 +194,14 @@ func nameSeeds() -> [(String, [UInt8])] {
         ("null", seed("nul", mode: 7, tx: 4, rx: 2, slots: 4, mem: 1)),
         ("null-no-mem", seed("nul", mode: 7)),
         ("vale", seed("vale0:a")),
+        ("vale-hints", seed("vale0:a", flags: 0x64, tx: 3, rx: 2, slots: 4)),
+        ("vale-one-nic", seed("vale0:a", mode: 4, ringid: 1, tx: 2, rx: 2, slots: 3)),
+        ("vale-mem", seed("vale0:a", mem: 202)),
+        ("vale-no-colon", seed("vale0")),
+        ("vale-bad-bridge", seed("vale-0:a")),
+        ("vale-long-port", seed("vale0:0123456789abcdef")),
+        ("vale-nic", seed("vale0:fz0")),
+        ("vale-empty-port", seed("vale_:")),
         ("valx", seed("valx")),
         ("unknown", seed("enp0s31f6")),
         ("utf8", seed("é{ü")),

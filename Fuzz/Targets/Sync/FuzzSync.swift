@@ -22,7 +22,8 @@
 //   setup[0] bit 0 pipe, 1 null port, 2 NIC (none: a pipe), 3 benign,
 //            4 NIC as NR_REG_NIC_SW (else ALL_NIC), 5 pipe master through
 //            legacy NIOCREGIF, 6 null port TX rings only, 7 master NO_TX_POLL
-//   setup[1] pipe TX rings - 1 (mod 4), setup[2] pipe RX rings - 1 (mod 4)
+//   setup[1] pipe TX rings - 1 (mod 4); bit 7: F0/F1 are VALE ports vale9:a
+//            and vale9:b instead (never benign), setup[2] pipe RX rings - 1 (mod 4)
 //   setup[3] pipe slots (index into pipeSlots), setup[4] extra buffers (mod 16)
 //   setup[5] null port rings and slots
 
@@ -99,8 +100,12 @@ struct SyncFuzzer {
     init(_ input: FuzzInput) {
         self.input = input
         let s0 = self.input.u8()
-        benign = s0 & 0x08 != 0
-        let rings = (UInt16(1 + self.input.u8() % 4), UInt16(1 + self.input.u8() % 4))
+        let r0 = self.input.u8()
+        // setup[1] bit 7: files 0 and 1 are two ports of a VALE switch
+        // instead of the pipe; lossy by design, so never benign.
+        let vale = r0 & 0x80 != 0
+        benign = s0 & 0x08 != 0 && !vale
+        let rings = (UInt16(1 + r0 % 4), UInt16(1 + self.input.u8() % 4))
         let ps = self.input.u8()
         // 0: the default slot count (netmap: 1024; 64 in this world), one
         // ring each way.
@@ -112,9 +117,9 @@ struct SyncFuzzer {
         nullSlotCount = nullSlots[Int(ns >> 4) % 4]
         var any = false
         if s0 & 0x01 != 0 || s0 & 0x07 == 0 {
-            clients[0] = Client(slot: 0, name: "sp{7", mode: UInt32(NR_REG_ALL_NIC),
-                                flags: s0 & 0x80 != 0 ? RegisterFlag.noTxPoll : 0, legacy: s0 & 0x20 != 0)
-            clients[1] = Client(slot: 1, name: "sp}7", mode: UInt32(NR_REG_ALL_NIC))
+            clients[0] = Client(slot: 0, name: vale ? "vale9:a" : "sp{7", mode: UInt32(NR_REG_ALL_NIC),
+                                flags: s0 & 0x80 != 0 ? RegisterFlag.noTxPoll : 0, legacy: s0 & 0x20 != 0 && !vale)
+            clients[1] = Client(slot: 1, name: vale ? "vale9:b" : "sp}7", mode: UInt32(NR_REG_ALL_NIC))
             any = true
         }
         if s0 & 0x02 != 0 {

@@ -33,6 +33,30 @@ struct StatusReport {
             out += t.render(indent: 2)
         }
 
+        if let switches = e.switches {
+            out += "\nVALE switches:\n"
+            if switches.isEmpty {
+                out += "  (none)\n"
+            } else {
+                var t = Table(["SWITCH", "PORT", "#", "KIND", "MEM ID", "VNET HDR", "TX PACKETS", "RX PACKETS", "RX DROPS"],
+                              right: [false, false, true, false, true, true, true, true, true])
+                for sw in switches {
+                    for sp in sw.ports {
+                        // The port's counters: its rings, summed per direction.
+                        let rings = e.ports.first { $0.name == sp.port }?.rings ?? []
+                        let tx = rings.filter { $0.direction == "tx" }.reduce(UInt64(0)) { $0 + $1.packets }
+                        let rx = rings.filter { $0.direction == "rx" }.reduce(UInt64(0)) { $0 + $1.packets }
+                        let drops = rings.filter { $0.direction == "rx" }.reduce(UInt64(0)) { $0 + $1.drops }
+                        t.add(["\(sw.name) (\(sw.index))", sp.name, "\(sp.index)", sp.kind, "\(sp.memId)",
+                               "\(sp.virtioHeader)", "\(tx)", "\(rx)", "\(drops)"])
+                    }
+                    if sw.ports.isEmpty { t.add(["\(sw.name) (\(sw.index))", "-", "", "", "", "", "", "", ""]) }
+                }
+                out += t.render(indent: 2)
+                for sw in switches { out += "  \(sw.name): \(sw.learnt) learnt MAC address(es)\n" }
+            }
+        }
+
         let rings = e.ports.flatMap { port in port.rings.map { (Self.portLabel(port), $0) } }
         out += "\nrings:\n"
         if rings.isEmpty {

@@ -39,15 +39,40 @@ public struct EngineStatus: Codable, Sendable, Equatable {
         public var rxRings: [Int]
     }
 
+    /// A VALE switch (§11) and its ports (their counters are under `ports`).
+    public struct Switch: Codable, Sendable, Equatable {
+        public var name: String
+        /// The bridge slot (VALE_LIST's nr_bridge_idx).
+        public var index: Int
+        public var ports: [SwitchPort]
+        /// MAC addresses the learning table holds.
+        public var learnt: Int
+    }
+
+    public struct SwitchPort: Codable, Sendable, Equatable {
+        public var name: String
+        /// The port number (VALE_LIST's nr_port_idx).
+        public var index: Int
+        public var memId: UInt16
+        public var virtioHeader: Int
+        public var kind: String
+        /// The entry of `ports` with its rings: the port itself, or the
+        /// interface an attached NIC's port stands for.
+        public var port: String
+    }
+
     public var ports: [PortStatus]
     public var clients: [Client]
     public var pool: NetmapEngine.Stats
+    /// Absent when talking to a daemon without VALE.
+    public var switches: [Switch]?
 }
 
 
 extension NetmapEngine {
     public func status() -> EngineStatus {
         // users and sessions belong to the registry lock: read them under it.
+        let switches = registry.lock.withLock { registry.vale.snapshot() }
         let ports = registry.lock.withLock { registry.adaptersLocked.map { a -> EngineStatus.PortStatus in
             let g = a.geometry
             let rings = (a.txKrings + a.rxKrings).map { k in
@@ -67,6 +92,7 @@ extension NetmapEngine {
             let b = s.boundRings
             return EngineStatus.Client(pid: s.client.pid, port: b?.port, txRings: b?.tx ?? [], rxRings: b?.rx ?? [])
         }.sorted { ($0.pid, $0.port ?? "") < ($1.pid, $1.port ?? "") }
-        return EngineStatus(ports: ports.sorted { ($0.name, $0.namespace ?? "") < ($1.name, $1.namespace ?? "") }, clients: clients, pool: stats())
+        return EngineStatus(ports: ports.sorted { ($0.name, $0.namespace ?? "") < ($1.name, $1.namespace ?? "") }, clients: clients, pool: stats(),
+                            switches: switches)
     }
 }

@@ -315,6 +315,7 @@ struct Netmapd: ParsableCommand {
         control?.stop()
         stopFrontEnd()
         cuseThread?.join()
+        engine.valeDetachAll()   // NICs attached to VALE switches leave netmap mode
         packetBackend?.shutdown()
         xdpBackend?.shutdown()
         domains.shutdown()

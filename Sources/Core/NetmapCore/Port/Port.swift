@@ -16,6 +16,8 @@ public enum PortKind: Sendable, Equatable {
     case null
     /// A monitor of another port (§13).
     case monitor
+    /// A port of a VALE switch (§11).
+    case vale
 }
 
 /// Ring counts and sizes of a port, as REGISTER and PORT_INFO_GET report them.
@@ -87,6 +89,9 @@ public protocol Port: AnyObject, Sendable {
     /// The network namespace of the interface behind the port (nil for
     /// ports that are not interfaces).
     var netNamespace: NetNamespace? { get }
+
+    /// The virtio-net header its frames carry (PORT_HDR_SET; VALE ports only).
+    var virtioHeaderLength: Int { get }
 }
 
 extension Port {
@@ -95,10 +100,12 @@ extension Port {
     public func setNetmapMode(_ on: Bool, rings: [Kring]) throws(NetmapError) {}
     public func destroy(adapter: PortAdapter) {}
     public var netNamespace: NetNamespace? { nil }
+    public var virtioHeaderLength: Int { 0 }
     public var backendName: String {
         switch kind {
         case .pipe: "pipe"
         case .null: "null"
+        case .vale: "vale"
         case .interface: "interface"
         case .monitor: "monitor"
         }

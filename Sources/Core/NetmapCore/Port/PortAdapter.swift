@@ -12,6 +12,13 @@ public final class PortAdapter: @unchecked Sendable {
     public internal(set) var sessions = 0
     /// Set while the registry knows the adapter; cleared when destroyed.
     public internal(set) var alive = true
+    /// The allocator id netmap would report for the port (§4.1): 1, a VALE
+    /// port's own, or the one a null port was given. The bytes are always
+    /// in `region`.
+    public internal(set) var memId: UInt16
+    /// Attached to a VALE switch (VALE_ATTACH): the switch's registration is
+    /// the only one allowed (registry lock).
+    public internal(set) var ownedBySwitch = false
     /// The key the registry files this adapter under (pipes: Registry.pipeKey).
     var registryName: String
     /// Monitors made of this port so far (their names count up, §13).
@@ -21,6 +28,7 @@ public final class PortAdapter: @unchecked Sendable {
         self.port = port
         self.region = region
         self.registryName = registryName ?? port.name
+        memId = region.memId
         let g = port.geometry
         var tx = [Kring]()
         for i in 0 ..< g.txRings + g.hostTxRings {

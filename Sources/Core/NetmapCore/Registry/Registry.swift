@@ -27,6 +27,9 @@ public protocol PortProvider: AnyObject, Sendable {
 public struct PortHints: Sendable, Equatable {
     public var txRings = 0, rxRings = 0, txSlots = 0, rxSlots = 0
     public var hostTxRings = 0, hostRxRings = 0
+    /// The request's nr_mem_id (already known to exist): a new VALE port
+    /// or a null port uses it instead of its default.
+    public var memId: UInt16 = 0
     public init(txRings: Int = 0, rxRings: Int = 0, txSlots: Int = 0, rxSlots: Int = 0,
                 hostTxRings: Int = 0, hostRxRings: Int = 0) {
         self.txRings = txRings
@@ -55,6 +58,10 @@ public final class Registry: @unchecked Sendable {
     private var pipePeer: [String: String] = [:]
     private var pipesPerParent: [String: Int] = [:]
     private var pipeParentOf: [String: String] = [:]
+    /// Allocator ids in use (§4.1; VALE ports have their own).
+    var memIds: MemoryIds
+    /// The VALE switches (§11).
+    private(set) lazy var vale = ValeSwitches(registry: self)
     /// Registered files across all ports; at zero the pools are reset.
     private(set) var activeSessions = 0
 
@@ -75,6 +82,7 @@ public final class Registry: @unchecked Sendable {
         self.region = region
         self.provider = provider
         self.log = log
+        memIds = MemoryIds(global: region.memId)
     }
 
     /// Names of the ports that exist now (for status and tests).
@@ -88,6 +96,9 @@ public final class Registry: @unchecked Sendable {
     var adaptersLocked: [PortAdapter] { Array(adapters.values) }
 
     public func adapter(named name: String) -> PortAdapter? { lock.withLock { adapters[name] } }
+
+    /// The adapter filed under `key`, if any (caller holds `lock`).
+    func existingAdapter(key: String) -> PortAdapter? { adapters[key] }
 
     /// The key a pipe endpoint is filed under. Endpoint names are ambiguous:
     /// "a}b}c" is the slave of pipe ("a}b", "c") and also of pipe ("a", "b}c"),
@@ -112,7 +123,8 @@ public final class Registry: @unchecked Sendable {
     /// afterwards if no file ends up holding it.
     /// Interface names are looked up in the network namespace of `caller`
     /// (the thread that made the request), never in the daemon's own.
-    func resolve(name: String, mode: UInt32, hints: PortHints, caller: Int32) throws(NetmapError) -> PortAdapter {
+    func resolve(name: String, mode: UInt32, hints: PortHints, caller: Int32,
+                 vale purpose: ValeSwitches.Purpose = .register) throws(NetmapError) -> PortAdapter {
         switch try PortName.parse(name, mode: mode) {
         case .null(let n):
             // Every null registration gets a port of its own, with exactly
@@ -124,6 +136,7 @@ public final class Registry: @unchecked Sendable {
                                  rxSlots: hints.rxSlots > 0 ? hints.rxSlots : defaultSlots)
             let a = PortAdapter(port: provider.makeNullPort(name: "null:\(n)", geometry: g), region: region,
                                 registryName: key)
+            if hints.memId != 0 { a.memId = hints.memId }
             adapters[key] = a
             return a
         case .pipe(let parent, let id, let master):
@@ -146,9 +159,11 @@ public final class Registry: @unchecked Sendable {
             log.debug("pipe \(mName) / \(sName) created: \(g.txRings)+\(g.rxRings) rings of \(g.txSlots)/\(g.rxSlots) slots")
             return master ? m : s
         case .vale(let n):
-            // VALE is not built into this daemon: the name is no interface.
-            log.info("\(n): VALE switch ports are not supported by netmapd")
-            throw .ENXIO
+            let key = ValeSwitches.key(n)
+            if let a = adapters[key] { return a }
+            let a = try vale.resolve(name: n, hints: hints, caller: caller, purpose: purpose)
+            adapters[key] = a
+            return a
         case .interface(let n):
             let ns = try provider.namespace(ofCaller: caller)
             let key = Self.interfaceKey(n, in: ns)
@@ -189,7 +204,7 @@ public final class Registry: @unchecked Sendable {
         // The parent only lends its allocator, and every port here shares
         // region 1; so a missing parent needs nothing created (§12, §14.15).
         if case .vale = try PortName.parse(parent, mode: RegisterMode.allNIC) {
-            log.info("\(name): VALE ports are not supported, so neither are pipes on them")
+            log.info("\(name): pipes on VALE ports are not supported")
             throw .ENXIO
         }
         guard pipesPerParent[parent, default: 0] < 64 else { throw .EINVAL }
@@ -216,16 +231,17 @@ public final class Registry: @unchecked Sendable {
     /// `name`, resolved as REGISTER with ALL_NIC would. netmap creates a
     /// missing pipe for the question and destroys it again; here it is only
     /// computed, so no memory is taken or checked (REGISTER does that).
-    func describe(name: String, hints: PortHints, caller: Int32) throws(NetmapError) -> PortGeometry {
+    func describe(name: String, hints: PortHints, caller: Int32) throws(NetmapError) -> (PortGeometry, memId: UInt16) {
         if case .pipe(let parent, let id, let master) = try PortName.parse(name, mode: RegisterMode.allNIC) {
-            if let a = adapters[Self.pipeKey(parent: parent, id: id, master: master)] { return a.geometry }
+            if let a = adapters[Self.pipeKey(parent: parent, id: id, master: master)] { return (a.geometry, a.memId) }
             try checkNewPipe(name: name, parent: parent)
             let g = pipeGeometry(parent: parent, hints: hints)
-            return master ? g : PortGeometry(txRings: g.rxRings, rxRings: g.txRings, txSlots: g.rxSlots, rxSlots: g.txSlots)
+            return (master ? g : PortGeometry(txRings: g.rxRings, rxRings: g.txRings, txSlots: g.rxSlots, rxSlots: g.txSlots),
+                    region.memId)
         }
-        let a = try resolve(name: name, mode: RegisterMode.allNIC, hints: hints, caller: caller)
+        let a = try resolve(name: name, mode: RegisterMode.allNIC, hints: hints, caller: caller, vale: .info)
         defer { dropIfUnused(a) }
-        return a.geometry
+        return (a.geometry, a.memId)
     }
 
     /// Whether a port of that name exists now, without creating it
@@ -235,7 +251,7 @@ public final class Registry: @unchecked Sendable {
         switch parsed {
         case .pipe(let parent, let id, let master):
             return adapters[Self.pipeKey(parent: parent, id: id, master: master)] != nil ? nil : .ENODEV
-        case .vale: return .ENXIO
+        case .vale(let n): return adapters[ValeSwitches.key(n)] != nil ? nil : .ENXIO
         case .interface(let n):
             guard let ns = try? provider.namespace(ofCaller: caller) else { return .ENXIO }
             if adapters[Self.interfaceKey(n, in: ns)] != nil { return nil }

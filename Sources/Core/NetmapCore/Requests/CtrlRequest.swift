@@ -148,13 +148,14 @@ struct Ctrl {
         }
 
         let errno: Int32
+        var outHeader = header
         do {
-            try execute(reqtype: reqtype, name: name, body: &body, options: &options)
+            try execute(reqtype: reqtype, name: name, header: &outHeader, body: &body, options: &options)
             errno = 0
         } catch {
             errno = error.errno
         }
-        var writes = [headerWrite]
+        var writes = [CallerWrite(address: argument, bytes: outHeader.bytes)]
         if errno == 0 && !body.bytes.isEmpty { writes.append(CallerWrite(address: bodyAddress, bytes: body.bytes)) }
         for o in options {
             writes.append(CallerWrite(address: o.address, bytes: o.header.bytes))
@@ -235,7 +236,7 @@ struct Ctrl {
 
     // MARK: execution
 
-    private func execute(reqtype: UInt16, name: String, body: inout ByteFields,
+    private func execute(reqtype: UInt16, name: String, header: inout ByteFields, body: inout ByteFields,
                          options: inout [Option]) throws(NetmapError) {
         switch Int32(reqtype) {
         case NETMAP_REQ_REGISTER:
@@ -276,8 +277,28 @@ struct Ctrl {
             throw .EINVAL   // the loop needs CSB mode, which is never active
         case NETMAP_REQ_SYNC_KLOOP_STOP:
             guard session.isRegistered else { throw .ENXIO }
+        case NETMAP_REQ_VALE_LIST:
+            // nmreq_vale_list: bridge index u16 @0, port index u32 @4; an
+            // enumeration writes the port's name into the header.
+            let r = try session.valeList(name: name, bridge: Int(body.u16(0)), port: Int(body.u32(4)))
+            body.set(0, UInt16(r.bridge))
+            body.set(4, UInt32(r.port))
+            if let n = r.name { header.setString(H.name, size: 64, n) }
+        case NETMAP_REQ_VALE_ATTACH:
+            // nmreq_vale_attach: the register body (mem_id 32, ringid 34,
+            // mode 36), then port_index u32 @56.
+            body.set(56, try session.valeAttach(name: name, mode: body.u32(36), ringid: body.u16(34),
+                                                memId: body.u16(32), caller: caller))
+        case NETMAP_REQ_VALE_DETACH:
+            body.set(0, try session.valeDetach(name: name))
+        case NETMAP_REQ_VALE_NEWIF:
+            try session.valeNewIf(name: name, caller: caller)
+        case NETMAP_REQ_VALE_DELIF:
+            try session.valeDelIf(name: name, caller: caller)
+        case NETMAP_REQ_VALE_POLLING_ENABLE, NETMAP_REQ_VALE_POLLING_DISABLE:
+            try session.valePolling(name: name)
         default:
-            // VALE requests (the switch is not built in) and unknown types.
+            // Unknown types.
             throw .EINVAL
         }
     }

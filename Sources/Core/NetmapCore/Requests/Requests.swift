@@ -118,7 +118,14 @@ enum Requests {
         guard f.u32(N.version) >= 14 else { throw .EINVAL }
         let cmd = f.u16(N.cmd)
         if command == NIOCGINFO {
-            if cmd == UInt16(NETMAP_BDG_LIST) { throw .EINVAL }   // VALE_LIST: no VALE here
+            if cmd == UInt16(NETMAP_BDG_LIST) {
+                // Legacy VALE_LIST: bridge index in nr_arg1, port in nr_arg2.
+                let r = try session.valeList(name: name, bridge: Int(f.u16(N.arg1)), port: Int(f.u16(N.arg2)))
+                f.set(N.arg1, UInt16(r.bridge))
+                f.set(N.arg2, UInt16(truncatingIfNeeded: r.port))
+                if let n = r.name { f.setString(N.name, size: 16, n) }
+                return
+            }
             let hints = PortHints(txRings: Int(f.u16(N.txRings)), rxRings: Int(f.u16(N.rxRings)),
                                   txSlots: Int(f.u32(N.txSlots)), rxSlots: Int(f.u32(N.rxSlots)))
             let info = try session.portInfo(name: name, memId: f.u16(N.arg2), hints: hints, caller: caller)

@@ -171,14 +171,20 @@ public final class Session: DeviceFile, RingWaiter, @unchecked Sendable {
     /// ENXIO whatever the mode), and only then the mode and ring id.
     private func registerLocked(_ req: RegisterRequest) throws(NetmapError) -> (Binding, RegisterReply) {
         guard req.mode != RegisterMode.pipeMaster, req.mode != RegisterMode.pipeSlave else { throw .EINVAL }
-        guard req.memId == 0 || req.memId == region.memId else { throw .EINVAL }
+        guard registry.memIds.exists(req.memId) else { throw .EINVAL }
         if req.mode == RegisterMode.null && req.memId == 0 { throw .EINVAL }
         if req.mode != RegisterMode.null && req.flags & RegisterFlag.monitorAny != 0 {
             return try registerMonitorLocked(req)
         }
-        let adapter = try registry.resolve(name: req.name, mode: req.mode, hints: req.hints,
+        var hints = req.hints
+        hints.memId = req.memId
+        let adapter = try registry.resolve(name: req.name, mode: req.mode, hints: hints,
                                           caller: req.caller > 0 ? req.caller : client.pid)
-        do {
+        do throws(NetmapError) {
+            // §3.4 step 5: a NIC attached to a VALE switch belongs to it.
+            if adapter.ownedBySwitch { throw NetmapError.EBUSY }
+            // §3.4 step 6: a port with a virtio-net header wants NR_ACCEPT_VNET_HDR.
+            if adapter.port.virtioHeaderLength != 0 && req.flags & RegisterFlag.acceptVnetHdr == 0 { throw NetmapError.EIO }
             return try bindLocked(adapter, req)
         } catch {
             registry.dropIfUnused(adapter)
@@ -329,7 +335,7 @@ public final class Session: DeviceFile, RingWaiter, @unchecked Sendable {
         let b = Binding(adapter: adapter, tx: tx, rx: rx, flags: req.flags, ifOffset: ifOff)
         engine.log.debug("pid \(client.pid): registered \(adapter.name) mode \(req.mode) ring \(req.ringid): TX \(txr) RX \(rxr), \(extras.count) extra buffers")
         let reply = RegisterReply(offset: UInt64(ifOff), memsize: UInt64(region.size), geometry: g,
-                                  memId: region.memId, extraBuffers: UInt32(extras.count), flags: req.flags)
+                                  memId: adapter.memId, extraBuffers: UInt32(extras.count), flags: req.flags)
         return (b, reply)
     }
 
