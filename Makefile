@@ -1,6 +1,8 @@
 # netmapd: build, test, run, install.
 #   make run    install what is missing, build, start netmapd with a demo
-#   make test   install what is missing, run every test (core, device, CUSE VM)
+#   make test   install what is missing, run every test (core, device, network,
+#               sanitized daemon, CUSE VM, service, fuzzing, libpcap/tcpdump,
+#               the Debian package, a part of the kernel matrix)
 #   make test-fast  no root, nothing installed: builds and runs the Swift tests,
 #               checks every shell script's syntax and the runners' counting
 #   make test-daemon-sanitized  netmapd under TSan and ASan with real traffic
@@ -30,7 +32,7 @@ NETMAPD    := .build/$(CONFIG)/netmapd
 SHIM       := $(BUILD_DIR)/libnetmapd-shim.so
 export PATH := /opt/swift/usr/bin:$(PATH)
 
-.PHONY: deb test-deb test-pcap bench all deps build shim test test-fast test-core test-device test-net test-vm run clean fuzz fuzz-ci test-asan test-tsan install uninstall test-service soak test-daemon-sanitized test-daemon-sanitized-ci test-kernels
+.PHONY: test-kernels-ci deb test-deb test-pcap bench all deps build shim test test-fast test-core test-device test-net test-vm run clean fuzz fuzz-ci test-asan test-tsan install uninstall test-service soak test-daemon-sanitized test-daemon-sanitized-ci test-kernels
 
 all: build
 
@@ -62,6 +64,17 @@ test: deps
 	@$(MAKE) --no-print-directory test-vm
 	@$(MAKE) --no-print-directory test-service
 	@$(MAKE) --no-print-directory fuzz-ci
+	@$(MAKE) --no-print-directory test-pcap
+	@$(MAKE) --no-print-directory test-deb
+	@$(MAKE) --no-print-directory test-kernels-ci
+
+# The part of the kernel matrix make test runs (about 7 minutes here): the
+# zero-copy and host-ring bridges on both backends on Debian's 6.1 (CUSE, the
+# steal filter with the shipped modules, a link without carrier), and
+# --frontend auto's choices on 6.12. The whole matrix is make test-kernels.
+test-kernels-ci: build
+	$(MAKE) --no-print-directory test-kernels KERNELS=6.1 SUITES="bridge-packet bridge-xdp"
+	$(MAKE) --no-print-directory test-kernels KERNELS=6.12 SUITES="frontend"
 
 test-core:
 	$(SWIFT) build --build-tests $(SWIFTFLAGS)
