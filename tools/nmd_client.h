@@ -84,10 +84,11 @@ static inline void nmd_req_header(struct nmreq_header *h, uint16_t type, const c
 	h->nr_body = (uintptr_t)body;
 }
 
-/* NIOCCTRL REGISTER of `name` on `fd`; returns 0 or the errno. The request
- * body as the device left it goes to `out` (may be NULL). */
-static inline int nmd_register(int fd, const char *name, uint32_t mode, uint16_t ringid, uint64_t flags,
-			       uint32_t extra, struct nmreq_register *out)
+/* NIOCCTRL REGISTER of `name` on `fd`, asking for `host_rings` host ring
+ * pairs (0: the port's default); returns 0 or the errno. The request body as
+ * the device left it goes to `out` (may be NULL). */
+static inline int nmd_register_hosts(int fd, const char *name, uint32_t mode, uint16_t ringid, uint64_t flags,
+				     uint32_t extra, uint16_t host_rings, struct nmreq_register *out)
 {
 	struct nmreq_header h;
 	struct nmreq_register r;
@@ -96,11 +97,19 @@ static inline int nmd_register(int fd, const char *name, uint32_t mode, uint16_t
 	r.nr_ringid = ringid;
 	r.nr_flags = flags;
 	r.nr_extra_bufs = extra;
+	r.nr_host_tx_rings = host_rings;
+	r.nr_host_rx_rings = host_rings;
 	nmd_req_header(&h, NETMAP_REQ_REGISTER, name, &r);
 	int e = ioctl(fd, NIOCCTRL, &h) == 0 ? 0 : errno;
 	if (out)
 		*out = r;
 	return e;
+}
+
+static inline int nmd_register(int fd, const char *name, uint32_t mode, uint16_t ringid, uint64_t flags,
+			       uint32_t extra, struct nmreq_register *out)
+{
+	return nmd_register_hosts(fd, name, mode, ringid, flags, extra, 0, out);
 }
 
 /* ---- ports ---- */
@@ -113,6 +122,37 @@ struct nmd_port {
 	unsigned first_tx, last_tx, first_rx, last_rx; /* [first, last) bound NIC rings */
 	struct nmreq_register reg;
 };
+
+/* Opens `dev`, registers `name` exactly as given with `mode` / `ringid`
+ * (host_rings as in nmd_register_hosts) and maps the region. Returns 0 or
+ * an errno, with a message; p->first_* / last_* are left 0. */
+static inline int nmd_port_open_mode(struct nmd_port *p, const char *dev, const char *name, uint32_t mode,
+				     uint16_t ringid, uint64_t flags, uint32_t extra, uint16_t host_rings)
+{
+	memset(p, 0, sizeof *p);
+	p->fd = open(dev, O_RDWR);
+	if (p->fd < 0) {
+		int e = errno;
+		fprintf(stderr, "open %s: %s\n", dev, strerror(e));
+		return e;
+	}
+	int e = nmd_register_hosts(p->fd, name, mode, ringid, flags, extra, host_rings, &p->reg);
+	if (e) {
+		fprintf(stderr, "register %s (mode %u): %s\n", name, mode, strerror(e));
+		close(p->fd);
+		return e;
+	}
+	p->memsize = p->reg.nr_memsize;
+	p->mem = mmap(NULL, p->memsize, PROT_READ | PROT_WRITE, MAP_SHARED, p->fd, 0);
+	if (p->mem == MAP_FAILED) {
+		e = errno;
+		fprintf(stderr, "mmap: %s\n", strerror(e));
+		close(p->fd);
+		return e;
+	}
+	p->nifp = nmd_if(p->mem, p->reg.nr_offset);
+	return 0;
+}
 
 /* Registers `name` ("netmap:" prefix optional; a "-N" suffix binds NIC ring
  * pair N only; a "/FLAGS" suffix as libnetmap's: r, t, z monitors, x
@@ -141,28 +181,10 @@ static inline int nmd_port_open_extra(struct nmd_port *p, const char *dev, const
 		ring = atoi(dash + 1);
 		*dash = 0;
 	}
-	p->fd = open(dev, O_RDWR);
-	if (p->fd < 0) {
-		int e = errno;
-		fprintf(stderr, "open %s: %s\n", dev, strerror(e));
+	int e = nmd_port_open_mode(p, dev, ifname, ring >= 0 ? NR_REG_ONE_NIC : NR_REG_ALL_NIC,
+				   ring >= 0 ? (uint16_t)ring : 0, flags, extra, 0);
+	if (e)
 		return e;
-	}
-	int e = nmd_register(p->fd, ifname, ring >= 0 ? NR_REG_ONE_NIC : NR_REG_ALL_NIC,
-			     ring >= 0 ? (uint16_t)ring : 0, flags, extra, &p->reg);
-	if (e) {
-		fprintf(stderr, "register %s: %s\n", ifname, strerror(e));
-		close(p->fd);
-		return e;
-	}
-	p->memsize = p->reg.nr_memsize;
-	p->mem = mmap(NULL, p->memsize, PROT_READ | PROT_WRITE, MAP_SHARED, p->fd, 0);
-	if (p->mem == MAP_FAILED) {
-		e = errno;
-		fprintf(stderr, "mmap: %s\n", strerror(e));
-		close(p->fd);
-		return e;
-	}
-	p->nifp = nmd_if(p->mem, p->reg.nr_offset);
 	unsigned nt = p->nifp->ni_tx_rings, nr = p->nifp->ni_rx_rings;
 	p->first_tx = ring >= 0 ? (unsigned)ring : 0;
 	p->last_tx = ring >= 0 ? (unsigned)ring + 1 : nt;

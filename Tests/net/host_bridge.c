@@ -26,25 +26,7 @@ static void on_signal(int s) { (void)s; stop = 1; }
 
 static int reg(const char *dev, const char *ifname, uint32_t mode, struct nmd_port *p)
 {
-	memset(p, 0, sizeof *p);
-	p->fd = open(dev, O_RDWR);
-	if (p->fd < 0) {
-		perror(dev);
-		return -1;
-	}
-	int e = nmd_register(p->fd, ifname, mode, 0, 0, 0, &p->reg);
-	if (e) {
-		fprintf(stderr, "register %s mode %u: %s\n", ifname, mode, strerror(e));
-		return -1;
-	}
-	p->memsize = p->reg.nr_memsize;
-	p->mem = mmap(NULL, p->memsize, PROT_READ | PROT_WRITE, MAP_SHARED, p->fd, 0);
-	if (p->mem == MAP_FAILED) {
-		perror("mmap");
-		return -1;
-	}
-	p->nifp = nmd_if(p->mem, p->reg.nr_offset);
-	return 0;
+	return nmd_port_open_mode(p, dev, ifname, mode, 0, 0, 0, 0) ? -1 : 0;
 }
 
 /* Moves what `rx` holds into `tx` (swaps or copies); returns frames moved. */

@@ -30,45 +30,15 @@
 
 #include "nmd_client.h"
 
-/* NIOCCTRL REGISTER asking for `hosts` host ring pairs (0: default). */
 static int reg_hosts(int fd, const char *ifname, uint32_t mode, uint16_t ring, uint16_t hosts,
 		     struct nmreq_register *out)
 {
-	struct nmreq_header h;
-	struct nmreq_register r;
-	memset(&r, 0, sizeof r);
-	r.nr_mode = mode;
-	r.nr_ringid = ring;
-	r.nr_host_tx_rings = hosts;
-	r.nr_host_rx_rings = hosts;
-	nmd_req_header(&h, NETMAP_REQ_REGISTER, ifname, &r);
-	int e = ioctl(fd, NIOCCTRL, &h) == 0 ? 0 : errno;
-	if (out)
-		*out = r;
-	return e;
+	return nmd_register_hosts(fd, ifname, mode, ring, 0, 0, hosts, out);
 }
 
 static int reg_n(const char *dev, const char *ifname, uint32_t mode, uint16_t hosts, struct nmd_port *p)
 {
-	memset(p, 0, sizeof *p);
-	p->fd = open(dev, O_RDWR);
-	if (p->fd < 0) {
-		perror(dev);
-		return -1;
-	}
-	int e = reg_hosts(p->fd, ifname, mode, 0, hosts, &p->reg);
-	if (e) {
-		fprintf(stderr, "register %s: %s\n", ifname, strerror(e));
-		return -1;
-	}
-	p->memsize = p->reg.nr_memsize;
-	p->mem = mmap(NULL, p->memsize, PROT_READ | PROT_WRITE, MAP_SHARED, p->fd, 0);
-	if (p->mem == MAP_FAILED) {
-		perror("mmap");
-		return -1;
-	}
-	p->nifp = nmd_if(p->mem, p->reg.nr_offset);
-	return 0;
+	return nmd_port_open_mode(p, dev, ifname, mode, 0, 0, 0, hosts) ? -1 : 0;
 }
 
 static int reg(const char *dev, const char *ifname, uint32_t mode, struct nmd_port *p)

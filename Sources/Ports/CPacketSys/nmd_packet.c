@@ -327,6 +327,21 @@ static void quiet(void)
 	libbpf_set_print(quiet_libbpf);
 }
 
+/* 1 if program `prog_id` is named `name` (ours, from this or an earlier daemon). */
+static int prog_named(uint32_t prog_id, const char *name)
+{
+	int pfd = bpf_prog_get_fd_by_id(prog_id);
+	if (pfd < 0)
+		return 0;
+	struct bpf_prog_info info;
+	memset(&info, 0, sizeof info);
+	uint32_t len = sizeof info;
+	int ours = bpf_obj_get_info_by_fd(pfd, &info, &len) == 0 &&
+		   strncmp(info.name, name, sizeof info.name - 1) == 0;
+	close(pfd);
+	return ours;
+}
+
 #define INSN(c, d, s, o, i) ((struct bpf_insn){ .code = (c), .dst_reg = (d), .src_reg = (s), .off = (o), .imm = (i) })
 #define MOV_IMM(d, i) INSN(BPF_ALU64 | BPF_MOV | BPF_K, d, 0, 0, i)
 #define LOAD_MARK(d) INSN(BPF_LDX | BPF_MEM | BPF_W, d, BPF_REG_1, offsetof(struct __sk_buff, mark), 0)
@@ -486,20 +501,6 @@ int nmd_host_detach(int ifindex, int egress)
 	return bpf_tc_detach(&h, &o);
 }
 
-static int prog_named(uint32_t prog_id, const char *name)
-{
-	int pfd = bpf_prog_get_fd_by_id(prog_id);
-	if (pfd < 0)
-		return 0;
-	struct bpf_prog_info info;
-	memset(&info, 0, sizeof info);
-	uint32_t len = sizeof info;
-	int ours = bpf_obj_get_info_by_fd(pfd, &info, &len) == 0 &&
-		   strncmp(info.name, name, sizeof info.name - 1) == 0;
-	close(pfd);
-	return ours;
-}
-
 int nmd_host_present(int ifindex, int egress)
 {
 	quiet();
@@ -558,16 +559,7 @@ int nmd_steal_present(int ifindex)
 	struct bpf_tc_opts o = our_filter(0);
 	if (bpf_tc_query(&h, &o) < 0 || o.prog_id == 0)
 		return 0;
-	int pfd = bpf_prog_get_fd_by_id(o.prog_id);
-	if (pfd < 0)
-		return 0;
-	struct bpf_prog_info info;
-	memset(&info, 0, sizeof info);
-	uint32_t len = sizeof info;
-	int ours = bpf_obj_get_info_by_fd(pfd, &info, &len) == 0 &&
-		   strncmp(info.name, NMD_STEAL_PROG_NAME, sizeof info.name - 1) == 0;
-	close(pfd);
-	return ours;
+	return prog_named(o.prog_id, NMD_STEAL_PROG_NAME);
 }
 
 int nmd_clsact_remove(int ifindex)

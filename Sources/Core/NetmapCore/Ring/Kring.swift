@@ -257,9 +257,18 @@ public final class Kring: @unchecked Sendable {
 
     /// rxsync of a ring nothing arrives on: only released slots go back.
     public func releasingRxsync() -> Int32 {
-        hwcur = RingIndex.add(hwcur, min(RingIndex.distance(hwcur, rhead, numSlots),
-                                         RingIndex.distance(hwcur, hwtail, numSlots)), numSlots)
+        takeBackReleased()
         return 0
+    }
+
+    /// The first step of an rxsync (§5.6): the slots the program released,
+    /// [hwcur … rhead) (never beyond hwtail), are the backend's again;
+    /// hwcur moves to their end. Returns how many.
+    @discardableResult
+    public func takeBackReleased() -> UInt32 {
+        let released = min(RingIndex.distance(hwcur, rhead, numSlots), RingIndex.distance(hwcur, hwtail, numSlots))
+        hwcur = RingIndex.add(hwcur, released, numSlots)
+        return released
     }
 
     // MARK: counters

@@ -305,8 +305,7 @@ final class HostPath: @unchecked Sendable {
         guard queue >= 0, queue < fds.count else { return NetmapError.EIO.errno }
         let fd = fds[queue]
         let n = k.numSlots
-        let released = min(RingIndex.distance(k.hwcur, k.rhead, n), RingIndex.distance(k.hwcur, k.hwtail, n))
-        k.hwcur = RingIndex.add(k.hwcur, released, n)
+        k.takeBackReleased()
         let region = k.region
         let bufSize = region.bufferSize
         let r = k.ring

@@ -134,8 +134,7 @@ final class PacketRXRing: EventHandler, @unchecked Sendable {
         defer { lock.unlock() }
         guard fd >= 0 else { return NetmapError.EIO.errno }
         let n = k.numSlots
-        let released = min(RingIndex.distance(k.hwcur, k.rhead, n), RingIndex.distance(k.hwcur, k.hwtail, n))
-        k.hwcur = RingIndex.add(k.hwcur, released, n)
+        k.takeBackReleased()
 
         let region = k.region
         let bufSize = region.bufferSize
