@@ -30,13 +30,13 @@ LABEL = {
     "xdp-tx": "AF_XDP TX", "xdp-rx": "AF_XDP RX", "pkt-tx": "AF_PACKET TX",
     "pkt-rx": "AF_PACKET RX", "pipe": "pipe", "pipe-mon": "pipe + /r copy monitor", "vale": "VALE port to port", "sync": "empty sync",
     "host-pkt": "host path, AF_PACKET", "host-xdp": "host path, AF_XDP",
-    "xdp-rxpath": "AF_XDP RX, stable slot buffers (--xdp-rx-copy)",
+    "xdp-rxpath": "AF_XDP RX, stable slot buffers (default)",
 }
 RAW_LABEL = {
     "xdp-tx": "raw AF_XDP TX", "xdp-rx": "raw AF_XDP RX",
     "pkt-tx": "raw TPACKET_V2 TX ring", "pkt-rx": "raw TPACKET_V3 RX ring",
     "sync": "no-op FUSE ioctl (floor)", "pipe-mon": "pipe at 512, no monitor", "vale": "pipe, batch 512 (same run)",
-    "xdp-rxpath": "AF_XDP RX, buffers swapped into slots (default)",
+    "xdp-rxpath": "AF_XDP RX, buffers swapped into slots (--xdp-rx-swap)",
     "host-pkt": "plain kernel path (UDP echo)", "host-xdp": "plain kernel path (UDP echo)",
 }
 # (group, size, batch, comparison, threshold, what)

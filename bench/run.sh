@@ -39,13 +39,13 @@
 #   sync    empty NIOCTXSYNC round trip through netmapd (nm_bench sync on a
 #           pipe end) vs a no-op ioctl answered by bench/fuse_floor.c, a
 #           minimal single-threaded FUSE server on the same kind of file
-#   xdp-rxpath  AF_XDP receive with the slots' buffers kept stable
-#           (--xdp-rx-copy: frames copied into the buffers the slots hold,
-#           as netmap's RX slots only change buffers when the program swaps)
-#           vs the default (frames land in pool buffers that are swapped
-#           into the slots, NS_BUF_CHANGED); nm_bench rx at batch 512, the
-#           source a TPACKET TX ring on B (raw_bench pkt-tx): the default is
-#           the baseline, first and last (issue #14 item 13)
+#   xdp-rxpath  AF_XDP receive with the slots' buffers kept stable (the
+#           default: frames copied into the buffers the slots hold, as
+#           netmap's RX slots only change buffers when the program swaps)
+#           vs --xdp-rx-swap (frames land in pool buffers that are swapped
+#           into the slots, NS_BUF_CHANGED) as the baseline, first and last;
+#           nm_bench rx at batch 512, the source a TPACKET TX ring on B
+#           (raw_bench pkt-tx) (issue #14 item 13)
 #   host-pkt, host-xdp  the host path (issue #13): 64 UDP datagrams
 #           (60-byte frames) in flight from B to an echo on A's stack and
 #           back (bench/host_echo.c), plainly (raw, first and last) vs
@@ -118,9 +118,9 @@ NET_BACKEND=xdp net_start_daemon "$NS_A" "$work/xdp/netmap" "$work/xdp.log"
 PID_XDP=$NET_DAEMON_PID
 NET_BACKEND=packet net_start_daemon "$NS_A" "$work/pkt/netmap" "$work/pkt.log"
 PID_PKT=$NET_DAEMON_PID
-# A third for xdp-rxpath: the native backend keeping RX buffers stable.
+# A third for xdp-rxpath: the native backend swapping RX buffers into slots.
 if grep -qw xdp-rxpath <<<"$groups"; then
-	NET_BACKEND=xdp net_start_daemon "$NS_A" "$work/xdpc/netmap" "$work/xdpc.log" --xdp-rx-copy
+	NET_BACKEND=xdp net_start_daemon "$NS_A" "$work/xdpc/netmap" "$work/xdpc.log" --xdp-rx-swap
 	PID_XDPC=$NET_DAEMON_PID
 fi
 grep -q "backend xdp\|AF_XDP\|native" "$work/xdp.log" || true
@@ -358,9 +358,9 @@ for r in $(seq "$rounds"); do
 		sync)
 			sync_runs "$r" ;;
 		xdp-rxpath)
-			rxpath_run "$r" raw "$PID_XDP" "$work/xdp/netmap"
-			rxpath_run "$r" netmapd "$PID_XDPC" "$work/xdpc/netmap"
-			rxpath_run "$r" raw "$PID_XDP" "$work/xdp/netmap" ;;
+			rxpath_run "$r" raw "$PID_XDPC" "$work/xdpc/netmap"
+			rxpath_run "$r" netmapd "$PID_XDP" "$work/xdp/netmap"
+			rxpath_run "$r" raw "$PID_XDPC" "$work/xdpc/netmap" ;;
 		host-pkt)
 			host_runs "$r" "$g" "$PID_PKT" "$work/pkt/netmap" ;;
 		host-xdp)

@@ -73,6 +73,7 @@ cc nmd-send "$root/tools/nmd-send.c"
 cc nmd-recv "$root/tools/nmd-recv.c"
 cc pkt_peer "$here/pkt_peer.c"
 cc pkt_errors "$here/pkt_errors.c"
+cc rx_stable "$here/rx_stable.c"
 gcc -O2 -Wall -Wextra -Werror -pthread -I "$root/Sources/ABI/CNetmapABI/include" -o "$work/nm_faults" "$root/Tests/device/nm_faults.c" \
 	|| abort "build nm_faults.c"
 
@@ -230,6 +231,16 @@ check "monitored transfer A -> B: $mcount frames arrive byte-exact" test $msrc =
 check "a /r monitor of $IF_B ($backend) sees all $mcount frames byte-exact" test $mrrm = 0 || cat "$mon.r.err"
 check "a /t monitor of $IF_A ($backend) sees all $mcount frames byte-exact" test $mrtm = 0 || cat "$mon.t.err"
 check "a /z monitor of $IF_B ($backend) gets all $mcount frames byte-exact by buffer swap" test $mrzm = 0 || cat "$mon.z.err"
+
+# ---- RX slots keep their buffers (issue #14 item 13) ----
+expect 1
+$RUN_A "$work/rx_stable" "$DEV" "$IF_A" 20000 >"$work/stable.out" 2>"$work/stable.err" &
+sp=$!
+wait_line "$work/stable.err" ready
+in_b "$work/pkt_peer" send "$IF_B" 20000 60-1514 -R "$rate" >/dev/null 2>&1
+wait $sp
+src=$?
+check "RX slots keep their buffers: 20000 frames received, no buf_idx changed, no NS_BUF_CHANGED ($(cat "$work/stable.out" "$work/stable.err" | grep rx_stable | tail -1))" test $src = 0
 
 # ---- names mean the caller's interfaces (one daemon, three namespaces) ----
 expect 21

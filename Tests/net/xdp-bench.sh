@@ -9,7 +9,7 @@
 #      buffers vs copied out of socket-owned chunks, daemon-side work only;
 #   2. netmap client -> netmapd (AF_XDP TX) against raw AF_XDP TX;
 #   3. raw AF_XDP sender -> netmapd (AF_XDP RX) -> netmap client, landing
-#      vs --xdp-rx-copy: the receiving daemon's CPU time per frame (mostly
+#      (--xdp-rx-swap) vs copied (the default): the receiving daemon's CPU time per frame (mostly
 #      per-sync overhead, which varies with the batch sizes) and the time
 #      its rxsync spends per slot filled (the receive path itself).
 # Environment: BENCH_COUNT frames per run (1000000); BENCH_PARTS which of
@@ -67,7 +67,7 @@ fi
 
 if [[ $parts == *3* ]]; then
 echo "== 3. RX through netmapd: frames landing in the netmap buffers vs copied =="
-for opt in "" --xdp-rx-copy; do
+for opt in --xdp-rx-swap ""; do
 	net_start_daemon "$NS_A" "$work/a/netmap" "$work/a.log" -v --xdp-rx-frames 32768 $opt
 	PID_A=$NET_DAEMON_PID
 	for size in 60 60-1514 1514; do

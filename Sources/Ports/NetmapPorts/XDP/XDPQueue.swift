@@ -11,8 +11,8 @@
 // validation are never posted (the kernel would skip an invalid descriptor
 // without completing it) and are reclaimed in order with the rest.
 //
-// RX, "landing" (copy bind mode — every driver without AF_XDP zero-copy,
-// veth included): the UMEM uses unaligned chunks of buffer size + 256, and
+// RX, "landing" (--xdp-rx-swap, copy bind mode only — every driver without
+// AF_XDP zero-copy, veth included): the UMEM uses unaligned chunks of buffer size + 256, and
 // the fill ring gets the address 256 bytes before each netmap buffer the
 // queue owns, so the kernel's XDP_PACKET_HEADROOM ends exactly at the buffer
 // start and a frame lands where the netmap slot points. rxsync writes len
@@ -25,14 +25,18 @@
 // copy mode the kernel copies only the frame (and XDP metadata, which our
 // program never creates) — checked with canaries by Tests/net/xsk_bench.c.
 //
-// RX, "bounce" (zero-copy bind mode): a NIC DMAs to the chunk address it is
+// RX, "bounce" (the default since issue #14 item 13, so that an RX slot's
+// buffer changes only when the program swaps it, as on netmap's NIC rings;
+// make bench's xdp-rxpath group measured the same rate as landing; and
+// always in zero-copy bind mode): a NIC DMAs to the chunk address it is
 // given, and a chunk that starts 256 bytes into the page before a buffer
 // crosses a page boundary, which the kernel refuses in zero-copy mode unless
 // the two pages happen to be contiguous for DMA. So zero-copy sockets use
 // aligned buffer-sized chunks the queue owns (frames start 256 bytes in,
 // up to buffer size - 256 long) and rxsync copies each frame into the slot's
-// own buffer. Never exercised on these machines (veth refuses zero-copy):
-// correct by design, like the rest of the zero-copy path.
+// own buffer. In copy bind mode the same chunks and copy are used (the net
+// suites run this way); zero-copy bind itself is never exercised on these
+// machines (veth refuses it).
 //
 // Which buffers the queue owns is private state (a bitmap over the pool), so
 // a client scribbling on slots it does not own cannot make the kernel write
