@@ -7,6 +7,10 @@
  *   nm_monitor [-d DEVICE] churn  FRAMES   monitors of every kind come, go
  *                                          and are SIGKILLed mid-transfer
  *   nm_monitor [-d DEVICE] errors          netmap's errnos and rules
+ *   nm_monitor [-d DEVICE] copy FRAMES vale   the copy case on two ports of a
+ *                                          VALE switch (valePID:s sends,
+ *                                          valePID:r receives) instead of a
+ *                                          pipe
  *
  * copy / zcopy: a receiver process (slave end x}1), a sender (master x{1)
  * and monitor processes, each with its own descriptor. Frame i has the
@@ -41,6 +45,8 @@ static struct shared *sh;
 static uint64_t frames;
 static const uint64_t seed = 77;
 static char pname[48];
+/* The sending and receiving ends: pname + these (a pipe's, or VALE ports'). */
+static const char *SEND = "{1", *RECV = "}1";
 static int nmons;   /* strict monitors the ends wait for before they close */
 
 static int ring_wait(int fd, short ev, int ms)
@@ -67,7 +73,7 @@ static uint64_t slowest(int monitors);
 static void receiver(void)
 {
 	struct nmt_port p;
-	int e = open_port(&p, "}1", 0);
+	int e = open_port(&p, RECV, 0);
 	if (e)
 		nmt_die("receiver: REGISTER: %s", nmt_errname(e));
 	atomic_fetch_add(&sh->ready, 1);
@@ -111,7 +117,7 @@ static uint64_t slowest(int monitors)
 static void sender(int monitors, int others)
 {
 	struct nmt_port p;
-	int e = open_port(&p, "{1", 0);
+	int e = open_port(&p, SEND, 0);
 	if (e)
 		nmt_die("sender: REGISTER: %s", nmt_errname(e));
 	atomic_fetch_add(&sh->ready, 1);
@@ -265,9 +271,9 @@ static void transfer(int kind)
 	while (atomic_load(&sh->ready) < 2 && nmd_now() < end)
 		usleep(1000);
 	if (kind == 1) {
-		mons[nmon++] = spawn_mon(0, "{1", NR_MONITOR_TX, 1, 1);
-		mons[nmon++] = spawn_mon(1, "}1", NR_MONITOR_RX, 0, 1);
-		mons[nmon++] = spawn_mon(2, "}1", NR_MONITOR_RX, 0, 1);
+		mons[nmon++] = spawn_mon(0, SEND, NR_MONITOR_TX, 1, 1);
+		mons[nmon++] = spawn_mon(1, RECV, NR_MONITOR_RX, 0, 1);
+		mons[nmon++] = spawn_mon(2, RECV, NR_MONITOR_RX, 0, 1);
 	} else {
 		mons[nmon++] = spawn_mon(0, "{1", NR_ZCOPY_MON, 1, 1);
 	}
@@ -280,7 +286,7 @@ static void transfer(int kind)
 	for (int i = 0; i < nmon; i++)
 		CHECK_EQ(atomic_load(&sh->seen[i]), frames, "frames the monitor saw, byte-exact and in order");
 	double dt = nmd_now() - t0;
-	nmt_info("%s: %llu frames through the pipe and %d monitor(s) in %.2f s", kind == 1 ? "copy" : "zcopy",
+	nmt_info("%s: %llu frames through the ports and %d monitor(s) in %.2f s", kind == 1 ? "copy" : "zcopy",
 	    (unsigned long long)frames, nmon, dt);
 	int whole = nmt_wait_stat(&st0, &st, 5);
 	CHECK(whole, "the pool is whole afterwards (free buffers %u want %u, sessions %u)", st.free_buffers,
@@ -439,6 +445,13 @@ int main(int argc, char **argv)
 	}
 	frames = argc > 2 ? strtoull(argv[2], NULL, 0) : 100000;
 	snprintf(pname, sizeof pname, "mon%d", (int)getpid());
+	if (argc > 3 && strcmp(argv[3], "vale") == 0) {
+		if (strcmp(argv[1], "copy") != 0)
+			nmt_die("vale: only the copy case (a VALE receiver that falls behind drops)");
+		snprintf(pname, sizeof pname, "vale%d", (int)getpid() % 100000);
+		SEND = ":s";
+		RECV = ":r";
+	}
 	sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (sh == MAP_FAILED)
 		nmt_die("mmap: %s", strerror(errno));

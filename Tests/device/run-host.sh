@@ -146,7 +146,7 @@ run_test() {
 	if [ -z "$reason" ]; then result "$name (${secs} s)" 1; else result "$name (${secs} s)" 0 "$reason"; fi
 }
 
-expect 25   # the run_test lines below
+expect 26   # the run_test lines below
 run_test "nm_classic: legacy NIOCGINFO/NIOCREGIF flow and layout" 60 "$work/nm_classic"
 run_test "nm_api14: NIOCCTRL info, pools, options, extra buffers" 60 "$work/nm_api14"
 run_test "nm_errors: netmap's errno for wrong requests, corrupt rings, hostile slots, dry pools" 120 "$work/nm_errors"
@@ -191,6 +191,8 @@ run_test "nm_monitor zcopy: a /z monitor of the sending end gets all $frames fra
 run_test "nm_monitor churn: monitors of every kind come, go and are SIGKILLed mid-transfer; pool whole" 300 \
 	"$work/nm_monitor" churn "$frames"
 run_test "nm_monitor errors: netmap's errnos for monitors, legacy flags, orphaned monitors" 60 "$work/nm_monitor" errors
+run_test "nm_monitor copy on VALE ports: /t on the sender's port, two /r on the receiver's see all $frames frames" 300 \
+	"$work/nm_monitor" copy "$frames" vale
 
 # --- the daemon's log: no warnings, errors or leaks it had to reclaim ---
 expect 3   # the log, the stop, nothing left
