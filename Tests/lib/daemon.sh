@@ -50,3 +50,18 @@ daemon_stop() {  # PID [SECONDS]
 	wait "$pid" 2>/dev/null && DAEMON_RC=0 || DAEMON_RC=$?
 	return 0
 }
+
+# The daemon a net suite runs: PATH, else $NETMAPD, else a debug build in
+# ROOT/.build-pkt. Sets NETMAPD to an absolute path; returns 1 if the build
+# fails.
+#   daemon_find ROOT [PATH]
+daemon_find() {
+	local root=$1
+	NETMAPD=${2:-${NETMAPD:-}}
+	if [ -z "$NETMAPD" ]; then
+		echo "building netmapd (scratch $root/.build-pkt)" >&2
+		swift build --package-path "$root" --scratch-path "$root/.build-pkt" --product netmapd >&2 || return 1
+		NETMAPD=$(swift build --package-path "$root" --scratch-path "$root/.build-pkt" --show-bin-path)/netmapd
+	fi
+	NETMAPD=$(readlink -f "$NETMAPD")
+}

@@ -34,16 +34,11 @@ results_init "host-ring-tests ($backend)"
 abort() { expect 1; result "$1" 0 "${2:-}"; finish; }
 [ "$(id -u)" = 0 ] || abort "run as root"
 
-NETMAPD=${1:-${NETMAPD:-}}
-if [ -z "$NETMAPD" ]; then
-	swift build --package-path "$root" --scratch-path "$root/.build-pkt" --product netmapd >&2 || abort "build netmapd"
-	NETMAPD=$(swift build --package-path "$root" --scratch-path "$root/.build-pkt" --show-bin-path)/netmapd
-fi
-NETMAPD=$(readlink -f "$NETMAPD")
+. "$root/Tests/lib/daemon.sh"
+daemon_find "$root" "${1:-}" || abort "build netmapd"
 
-. "$here/netns-lib.sh"
 NET_TAG=nh$$
-NS_A="${NET_TAG}a"; NS_B="${NET_TAG}b"; IF_A="${NET_TAG}va"; IF_B="${NET_TAG}vb"
+. "$here/netns-lib.sh"
 if [ "$backend" = xdp ]; then work=$(mktemp -d /dev/shm/netmapd-host.XXXXXX); else work=$(mktemp -d /tmp/netmapd-host.XXXXXX); fi
 net_add_cleanup "rm -rf $work"
 net_add_cleanup "umount -l $work/d/netmap"

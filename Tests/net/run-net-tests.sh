@@ -50,13 +50,8 @@ abort() { expect 1; result "$1" 0 "${2:-}"; finish; }
 
 [ "$(id -u)" = 0 ] || abort "run as root"
 
-NETMAPD=${1:-${NETMAPD:-}}
-if [ -z "$NETMAPD" ]; then
-	echo "net-tests: building netmapd" >&2
-	swift build --package-path "$root" --scratch-path "$root/.build-pkt" --product netmapd >&2 || abort "build netmapd"
-	NETMAPD=$(swift build --package-path "$root" --scratch-path "$root/.build-pkt" --show-bin-path)/netmapd
-fi
-NETMAPD=$(readlink -f "$NETMAPD")
+. "$root/Tests/lib/daemon.sh"
+daemon_find "$root" "${1:-}" || abort "build netmapd"
 
 . "$here/netns-lib.sh"
 # AF_XDP pins the region's pages: its file must be on tmpfs.

@@ -35,12 +35,7 @@ results_init vale-nic-tests
 abort() { expect 1; result "$1" 0 "${2:-}"; finish; }
 [ "$(id -u)" = 0 ] || abort "run as root"
 
-NETMAPD=${1:-${NETMAPD:-}}
-if [ -z "$NETMAPD" ]; then
-	swift build --package-path "$root" --scratch-path "$root/.build-pkt" --product netmapd >&2 || abort "build netmapd"
-	NETMAPD=$(swift build --package-path "$root" --scratch-path "$root/.build-pkt" --show-bin-path)/netmapd
-fi
-NETMAPD=$(readlink -f "$NETMAPD")
+daemon_find "$root" "${1:-}" || abort "build netmapd"
 
 tag=vn$$
 NS_H=${tag}h NS_X=${tag}x NS_Y=${tag}y
