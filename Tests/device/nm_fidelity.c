@@ -5,7 +5,7 @@
  *
  *   nm_fidelity [-d DEVICE] [options] [null_ports] [pipe_geometry] [pipe_clamps]
  *               [empty_name_info] [pools_mem_id] [ringid_raw] [check_order]
- *               [extra_list]
+ *               [close_reopen] [extra_list]
  *
  * With no test named, all run. A keeper registration is held throughout so
  * that the pool is never reset behind our back: the extra-buffer checks
@@ -188,6 +188,41 @@ static void pipe_geometry(void)
 	    r.nr_tx_rings, r.nr_rx_rings, r.nr_tx_slots, r.nr_rx_slots);
 	close(s);
 	close(m);
+}
+
+/* ---- close() is complete when it returns (§3.4, release) ----
+ * netmap releases a descriptor inside close(): the next registration, right
+ * after it, creates the port afresh, with the geometry it asks for, and an
+ * exclusive registration of the same port succeeds. (The FUSE file's
+ * RELEASE is asynchronous; the daemon's release fence orders it before the
+ * client's next open and registration.) */
+static void close_reopen(void)
+{
+	char n[48];
+	int wrong = 0, busy = 0, first_bad = -1;
+	unsigned got = 0;
+	for (int i = 0; i < 300; i++) {
+		int fd = nmt_open();
+		struct nmreq_register r;
+		memset(&r, 0, sizeof r);
+		r.nr_mode = NR_REG_ALL_NIC;
+		r.nr_flags = NR_EXCLUSIVE;
+		r.nr_tx_rings = r.nr_rx_rings = 1 + i % 3;
+		int e = ctrl(fd, NETMAP_REQ_REGISTER, pname(n, "cr{1"), &r, NULL);
+		if (e == EBUSY)
+			busy++;
+		else if (e != 0 || r.nr_tx_rings != 1u + i % 3) {
+			wrong++;
+			if (first_bad < 0) {
+				first_bad = i;
+				got = e ? 1000u + (unsigned)e : r.nr_tx_rings;
+			}
+		}
+		close(fd);
+	}
+	CHECK(busy == 0 && wrong == 0,
+	    "§3.4: 300 x (open, exclusive register with 1/2/3 rings, close): each finds the previous one released "
+	    "(EBUSY %d, other geometry or error %d; first at %d: %u)", busy, wrong, first_bad, got);
 }
 
 /* ---- item 4: clamps, not errors (§12) ---- */
@@ -432,7 +467,7 @@ int main(int argc, char **argv)
 	static const struct { const char *name; void (*fn)(void); } tests[] = {
 		{ "options", options }, { "null_ports", null_ports }, { "pipe_geometry", pipe_geometry },
 		{ "pipe_clamps", pipe_clamps }, { "empty_name_info", empty_name_info }, { "pools_mem_id", pools_mem_id },
-		{ "ringid_raw", ringid_raw }, { "check_order", check_order },
+		{ "ringid_raw", ringid_raw }, { "check_order", check_order }, { "close_reopen", close_reopen },
 	};
 	int all = argc == 1;
 	for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) {

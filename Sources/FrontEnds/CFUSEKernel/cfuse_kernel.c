@@ -83,3 +83,8 @@ int fk_pidfd_open(int pid)
 {
 	return (int)syscall(SYS_pidfd_open, pid, 0);
 }
+
+int fk_gettid(void)
+{
+	return (int)syscall(SYS_gettid);
+}

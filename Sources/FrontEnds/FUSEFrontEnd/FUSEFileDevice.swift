@@ -172,8 +172,10 @@ public final class FUSEFileDevice: @unchecked Sendable {
                                         seconds: UInt64(now.tv_sec), nanoseconds: UInt32(now.tv_nsec))
         let exits = Exits()
         var workers: [JoinableThread] = []
-        for _ in 0 ..< threadCount {
-            let worker = Worker(connection: connection, files: files, holds: holds, device: device,
+        let fence = ReleaseFence(workers: threadCount)
+        for index in 0 ..< threadCount {
+            let worker = Worker(connection: connection, files: files, holds: holds, fence: fence,
+                                slot: fence.slots[index], device: device,
                                 attributes: attributes, log: log)
             do {
                 workers.append(try JoinableThread.spawn {

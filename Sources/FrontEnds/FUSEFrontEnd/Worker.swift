@@ -38,17 +38,22 @@ final class Worker: @unchecked Sendable {
     private let connection: FUSEConnection
     private let files: OpenFileTable
     private let holds: MappingHolds
+    private let fence: ReleaseFence
+    private let slot: ReleaseFence.Slot
     private let device: any NetmapDevice
     private let attributes: FileAttributes
     private let log: @Sendable (String) -> Void
     private let request: UnsafeMutableRawPointer
     private let reply: UnsafeMutableRawPointer
 
-    init(connection: FUSEConnection, files: OpenFileTable, holds: MappingHolds, device: any NetmapDevice,
-         attributes: FileAttributes, log: @escaping @Sendable (String) -> Void) {
+    init(connection: FUSEConnection, files: OpenFileTable, holds: MappingHolds, fence: ReleaseFence,
+         slot: ReleaseFence.Slot, device: any NetmapDevice, attributes: FileAttributes,
+         log: @escaping @Sendable (String) -> Void) {
         self.connection = connection
         self.files = files
         self.holds = holds
+        self.fence = fence
+        self.slot = slot
         self.device = device
         self.attributes = attributes
         self.log = log
@@ -64,9 +69,16 @@ final class Worker: @unchecked Sendable {
     /// The request loop; returns when the connection is unmounted or aborted.
     func run() {
         Sys.blockAllSignals()
+        slot.started()
+        defer { slot.read(unique: 0, isRelease: false) }
         while true {
+            slot.reading()
             switch Sys.read(connection.fd, request, Self.requestCapacity) {
             case .success(let n):
+                if n >= Self.inHeaderSize {
+                    let header = request.load(as: fk_in_header.self)
+                    slot.read(unique: header.unique, isRelease: Int32(bitPattern: header.opcode) == FK_RELEASE)
+                }
                 handle(length: n)
             case .failure(let e):
                 switch e.rawValue {
@@ -217,6 +229,7 @@ final class Worker: @unchecked Sendable {
 
     private func open(_ header: fk_in_header) {
         guard header.nodeid == UInt64(FK_ROOT_ID) else { return replyError(header.unique, ENOENT) }
+        fence.waitForEarlier(than: header.unique, own: slot)  // a close() before this open() is complete
         let client = ClientIdentity(pid: Int32(bitPattern: header.pid), uid: header.uid, gid: header.gid)
         // Pinned now, while the calling thread waits for this reply (see
         // MappingHolds): RELEASE carries no pid, and by then it may be reused.
@@ -245,6 +258,7 @@ final class Worker: @unchecked Sendable {
     /// that process unmaps it or exits (or at stop).
     private func release(_ unique: UInt64, _ input: fk_release_in) {
         if let entry = files.remove(input.fh) { holds.release(entry) }
+        slot.released()
         replyError(unique, 0)
     }
 
@@ -286,6 +300,9 @@ final class Worker: @unchecked Sendable {
     private func ioctl(_ header: fk_in_header, _ payload: UnsafeRawPointer, _ payloadLength: Int) {
         let unique = header.unique
         let input = payload.loadUnaligned(as: fk_ioctl_in.self)
+        // An ioctl with an argument (registration, info, control; not the
+        // syncs) sees every release read before it done (ReleaseFence).
+        if (input.cmd >> 16) & 0x3fff != 0 { fence.waitForEarlier(than: unique, own: slot) }
         guard let file = files.lookup(input.fh) else { return replyError(unique, EBADF) }
         let inSize = Int(input.in_size)
         let outSize = Int(input.out_size)

@@ -257,6 +257,8 @@ long fk_fs_type(const char *path);
  * (POLLIN) once process `pid` (a thread-group leader) has exited; -1 with
  * errno set (EINVAL: `pid` is not a thread-group leader, ESRCH: gone). */
 int fk_pidfd_open(int pid);
+/* The calling thread's id. */
+int fk_gettid(void);
 #define FK_FUSE_SUPER_MAGIC 0x65735546L
 
 #endif /* CFUSE_KERNEL_H */
