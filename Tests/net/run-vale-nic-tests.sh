@@ -135,10 +135,20 @@ for backend in packet xdp; do
 	# rings (NR_REG_NIC_SW) to a switch of its own; H's address on it answers
 	# X's ping only through the switch (NIC port -> host port and back).
 	nmv detach "vale1:$IF_X"
-	check "$backend: X's end on vale2 without host rings cuts H's stack off (no ping); with them (NR_REG_NIC_SW, port vale2:IF^) X pings H's stack through the switch" \
+	# Three rounds with the host rings: the NIC port and the host port share
+	# one registration, and a frame left behind by one port's sync (a lost
+	# wake-up) showed as a ping lost in about one round of eight.
+	host_rounds() {
+		local r
+		for r in 1 2 3; do
+			nmv attach-host "vale2:$IF_X" && in_x ping -c 3 -i 0.2 -W 1 -q "$ADDR_H" >/dev/null 2>&1 || return 1
+			nmv detach "vale2:$IF_X" || return 1
+		done
+	}
+	check "$backend: X's end on vale2 without host rings cuts H's stack off (no ping); with them (NR_REG_NIC_SW, port vale2:IF^) X pings H's stack through the switch, 3 rounds of attach and detach" \
 		eval 'nmv attach vale2:$IF_X && ! in_x ping -c 2 -i 0.2 -W 1 -q $ADDR_H >/dev/null 2>&1 &&
-			nmv detach vale2:$IF_X && nmv attach-host vale2:$IF_X && in_x ping -c 3 -i 0.2 -W 1 -q $ADDR_H >/dev/null 2>&1'
-	nmv detach "vale2:$IF_X"
+			nmv detach vale2:$IF_X && host_rounds'
+	nmv detach "vale2:$IF_X" 2>/dev/null
 	nmv attach "vale1:$IF_X"
 	kill -9 "$pid"
 	wait "$pid" 2>/dev/null

@@ -388,12 +388,16 @@ public final class Session: DeviceFile, RingWaiter, @unchecked Sendable {
 
     /// NIOCTXSYNC / NIOCRXSYNC. Returns 0, ENXIO (unbound) or EIO (a ring's
     /// interface is gone). A ring whose link is down is waited for.
-    public func sync(_ d: RingDirection) -> Int32 {
+    /// `only`: a subset of the bound rings to sync instead of all of them
+    /// (a VALE switch port that shares this registration with another: each
+    /// must sync only its own rings, or it would take frames the other's
+    /// wake-up never hears of).
+    public func sync(_ d: RingDirection, only: [Kring]? = nil) -> Int32 {
         guard let b = currentBinding else { return NetmapError.ENXIO.errno }
         var result: Int32 = 0
         let port = b.adapter.port
         var mayWait = true   // one wait per call: the rings share the link
-        for k in d == .tx ? b.tx : b.rx {
+        for k in only ?? (d == .tx ? b.tx : b.rx) {
             if k.stopped.load(ordering: .acquiring) {
                 result = NetmapError.EIO.errno
                 continue

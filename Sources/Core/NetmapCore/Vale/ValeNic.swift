@@ -84,7 +84,12 @@ final class ValeNic: ValeMember, RingWaiter, @unchecked Sendable {
     /// One round: sync the RX rings (which releases what the last round
     /// forwarded) and forward what is new. True if anything was.
     private func pumpOnce() -> Bool {
-        _ = session.sync(.rx)   // EIO (interface gone): the rings are skipped below
+        // Only this port's rings: the NIC port and its host port `IF^` share
+        // one registration, and a sync of the other's rings would take
+        // frames (from the interface or the TAP) whose wake-up then finds
+        // nothing new, leaving them in a ring nobody forwards until the
+        // next frame comes.
+        _ = session.sync(.rx, only: rx)   // EIO (interface gone): the rings are skipped below
         guard !detached.load(ordering: .acquiring) else { return false }
         var any = false
         for (i, k) in rx.enumerated() {
