@@ -8,6 +8,9 @@
  *                             the pool, a 10-byte runt, and a 2000-byte
  *                             frame (over the MTU; it would fail a
  *                             receiver's length check if delivered)
+ *   host_io txfrag DEV IF COUNT  as tx without the bad slots, frame n split
+ *                             over 1 + n % 3 slots chained with NS_MOREFRAG
+ *                             (each chain must reach the stack as one frame)
  *   host_io modes DEV IF      the host-ring registration modes: NR_REG_SW,
  *                             NR_REG_NIC_SW, NR_REG_ONE_SW 0 bind the right
  *                             rings (non-zero ring_ofs exactly there, host
@@ -97,6 +100,50 @@ static int tx(const char *dev, const char *ifname, uint64_t count)
 	}
 	ioctl(p.fd, NIOCTXSYNC, NULL);
 	printf("sent %llu frames; bad slots dropped: 3 expected\n", (unsigned long long)count);
+	return 0;
+}
+
+/* COUNT stream-7 frames, frame n split over 1 + n % 3 slots chained with
+ * NS_MOREFRAG: each chain must reach the stack as one frame. */
+static int txfrag(const char *dev, const char *ifname, uint64_t count)
+{
+	struct nmd_port p;
+	if (reg(dev, ifname, NR_REG_SW, &p) < 0)
+		return 1;
+	struct netmap_if *nifp = p.nifp;
+	struct netmap_ring *r = nmd_txring(nifp, nifp->ni_tx_rings);
+	fprintf(stderr, "ready\n");
+	struct nmdf_sizes z = { 60, 1514 };
+	const uint8_t dst[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff }, src[6] = { 2, 0, 0, 0, 0, 7 };
+	uint8_t frame[2048];
+	uint64_t seq = 0, chained = 0;
+	while (seq < count) {
+		struct pollfd pfd = { .fd = p.fd, .events = POLLOUT };
+		if (poll(&pfd, 1, 2000) <= 0) {
+			fprintf(stderr, "host TX ring never had room\n");
+			return 1;
+		}
+		while (seq < count && nmd_space(r) >= 3) {
+			unsigned len = nmdf_build(frame, &z, seq, 7, dst, src);
+			unsigned parts = 1 + (unsigned)(seq % 3), off = 0;
+			for (unsigned i = 0; i < parts; i++) {
+				unsigned n = i + 1 < parts ? len / parts : len - off;
+				struct netmap_slot *sl = &r->slot[r->head];
+				memcpy(nmd_buf(r, sl->buf_idx), frame + off, n);
+				off += n;
+				put(r, n, 0);
+				if (i + 1 < parts)
+					r->slot[(r->head + r->num_slots - 1) % r->num_slots].flags = NS_MOREFRAG;
+			}
+			chained += parts > 1;
+			seq++;
+		}
+		ioctl(p.fd, NIOCTXSYNC, NULL);
+		usleep(2000);
+	}
+	ioctl(p.fd, NIOCTXSYNC, NULL);
+	printf("sent %llu frames, %llu of them as NS_MOREFRAG chains of 2 or 3 slots\n", (unsigned long long)count,
+	       (unsigned long long)chained);
 	return 0;
 }
 
@@ -249,14 +296,16 @@ int main(int argc, char **argv)
 	if (argc == 6 && strcmp(argv[1], "rx") == 0)
 		return rx(argv[2], argv[3], strtoull(argv[4], NULL, 0), (uint16_t)atoi(argv[5]));
 	if (argc != 5) {
-		fprintf(stderr, "usage: host_io tx|rx DEV IF COUNT\n");
+		fprintf(stderr, "usage: host_io tx|txfrag|rx DEV IF COUNT\n");
 		return 2;
 	}
 	uint64_t count = strtoull(argv[4], NULL, 0);
 	if (strcmp(argv[1], "tx") == 0)
 		return tx(argv[2], argv[3], count);
+	if (strcmp(argv[1], "txfrag") == 0)
+		return txfrag(argv[2], argv[3], count);
 	if (strcmp(argv[1], "rx") == 0)
 		return rx(argv[2], argv[3], count, 0);
-	fprintf(stderr, "usage: host_io tx|rx DEV IF COUNT\n");
+	fprintf(stderr, "usage: host_io tx|txfrag|rx DEV IF COUNT\n");
 	return 2;
 }

@@ -130,7 +130,7 @@ bridge_case() {
 	check "$label: after release, ping over the plain interface works" ping_ok
 }
 
-expect 33
+expect 34
 bridge_case "swap" 
 bridge_case "copy" -c
 bridge_case "NR_FORWARD" -f
@@ -148,6 +148,17 @@ prc=$?
 check "host TX: 1000 frames reach A's stack as received on $IF_A, byte-exact ($(tail -1 "$out.peer"))" test $prc = 0 -a $txrc = 0
 check "host TX: bad buffer, runt and over-MTU slots dropped and counted (daemon: $(grep -o 'host TX ring: [0-9]* frames dropped' "$LOG" | tail -1))" \
 	eventually grep -q 'host TX ring: 3 frames dropped' "$LOG"
+
+# NS_MOREFRAG chains on the host TX ring: one frame each at the stack.
+$RUN_A "$work/pkt_peer" recv "$IF_A" 1000 60-1514 -s 7 -T 3 >"$out.fpeer" 2>"$out.fperr" &
+pp=$!
+wait_line "$out.fperr" ready
+$RUN_A "$work/host_io" txfrag "$DEV" "$IF_A" 1000 >"$out.frag" 2>&1
+txrc=$?
+wait $pp
+prc=$?
+check "host TX: 1000 frames, 666 of them NS_MOREFRAG chains, reach A's stack whole and byte-exact ($(tail -1 "$out.frag"); $(tail -1 "$out.fpeer"))" \
+	test $prc = 0 -a $txrc = 0
 
 $RUN_A "$work/host_io" rx "$DEV" "$IF_A" 1000 >"$out.rx" 2>"$out.rerr" &
 hp=$!
