@@ -59,6 +59,13 @@ private func bytes(_ lines: [String]) -> [UInt8] { Array(lines.joined(separator:
 }
 
 @Suite struct ProcStatusTests {
+    @Test func statStateFollowsTheLastParenthesis() {
+        #expect(ProcStat.state(Array("4242 (netmapd) S 1 4242".utf8)) == UInt8(ascii: "S"))
+        #expect(ProcStat.state(Array("4243 (a) b) R 1 4242".utf8)) == UInt8(ascii: "R"))
+        #expect(ProcStat.state(Array("4244 (cut".utf8)) == nil)
+        #expect(ProcStat.state([]) == nil)
+    }
+
     @Test func threadGroupIsTheTgidLine() {
         let status = bytes(["Name:\tprog", "Umask:\t0022", "State:\tS (sleeping)", "Tgid:\t4242", "Ngid:\t0",
                             "Pid:\t4250", "PPid:\t1"])

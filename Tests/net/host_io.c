@@ -59,53 +59,27 @@ static void put(struct netmap_ring *r, uint32_t len, uint32_t buf_override)
 	r->head = r->cur = nmd_next(r, r->head);
 }
 
-static int tx(const char *dev, const char *ifname, uint64_t count)
+/* Puts frame `seq` (stream 7) on the host TX ring, split over `parts`
+ * slots chained with NS_MOREFRAG. */
+static void put_frame(struct netmap_ring *r, uint64_t seq, unsigned parts)
 {
-	struct nmd_port p;
-	if (reg(dev, ifname, NR_REG_SW, &p) < 0)
-		return 1;
-	struct netmap_if *nifp = p.nifp;
-	struct netmap_ring *r = nmd_txring(nifp, nifp->ni_tx_rings);
-	fprintf(stderr, "ready\n");
+	static const uint8_t dst[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff }, src[6] = { 2, 0, 0, 0, 0, 7 };
 	struct nmdf_sizes z = { 60, 1514 };
-	const uint8_t dst[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff }, src[6] = { 2, 0, 0, 0, 0, 7 };
-	/* The three bad slots first. */
-	uint32_t saved = r->slot[r->head].buf_idx;
-	put(r, 60, 0xfffffff0u);
-	put(r, 10, 0);
-	uint8_t *f = (uint8_t *)nmd_buf(r, r->slot[r->head].buf_idx);
-	struct nmdf_sizes one = { 60, 60 };
-	nmdf_build(f, &one, 0, 7, dst, src);
-	put(r, 2000, 0);
-	ioctl(p.fd, NIOCTXSYNC, NULL);
-	/* The bad slot got its buffer back from us (the device reclaims the slot
-	 * as is: the index stays what we wrote). */
-	for (uint32_t i = 0; i < r->num_slots; i++)
-		if (r->slot[i].buf_idx == 0xfffffff0u)
-			r->slot[i].buf_idx = saved;
-	uint64_t seq = 0;
-	while (seq < count) {
-		struct pollfd pfd = { .fd = p.fd, .events = POLLOUT };
-		if (poll(&pfd, 1, 2000) <= 0) {
-			fprintf(stderr, "host TX ring never had room\n");
-			return 1;
-		}
-		while (seq < count && nmd_space(r) > 0) {
-			uint8_t *b = (uint8_t *)nmd_buf(r, r->slot[r->head].buf_idx);
-			unsigned len = nmdf_build(b, &z, seq++, 7, dst, src);
-			put(r, len, 0);
-		}
-		ioctl(p.fd, NIOCTXSYNC, NULL);
-		usleep(2000);   /* the receiving socket is an ordinary one: pace a little */
+	uint8_t frame[2048];
+	unsigned len = nmdf_build(frame, &z, seq, 7, dst, src), off = 0;
+	for (unsigned i = 0; i < parts; i++) {
+		unsigned n = i + 1 < parts ? len / parts : len - off;
+		memcpy(nmd_buf(r, r->slot[r->head].buf_idx), frame + off, n);
+		off += n;
+		put(r, n, 0);
+		if (i + 1 < parts)
+			r->slot[(r->head + r->num_slots - 1) % r->num_slots].flags = NS_MOREFRAG;
 	}
-	ioctl(p.fd, NIOCTXSYNC, NULL);
-	printf("sent %llu frames; bad slots dropped: 3 expected\n", (unsigned long long)count);
-	return 0;
 }
 
-/* COUNT stream-7 frames, frame n split over 1 + n % 3 slots chained with
- * NS_MOREFRAG: each chain must reach the stack as one frame. */
-static int txfrag(const char *dev, const char *ifname, uint64_t count)
+/* tx: the three bad slots, then COUNT whole frames; txfrag (`frag`): frame
+ * n over 1 + n % 3 slots chained with NS_MOREFRAG, no bad slots. */
+static int tx(const char *dev, const char *ifname, uint64_t count, int frag)
 {
 	struct nmd_port p;
 	if (reg(dev, ifname, NR_REG_SW, &p) < 0)
@@ -113,9 +87,20 @@ static int txfrag(const char *dev, const char *ifname, uint64_t count)
 	struct netmap_if *nifp = p.nifp;
 	struct netmap_ring *r = nmd_txring(nifp, nifp->ni_tx_rings);
 	fprintf(stderr, "ready\n");
-	struct nmdf_sizes z = { 60, 1514 };
-	const uint8_t dst[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff }, src[6] = { 2, 0, 0, 0, 0, 7 };
-	uint8_t frame[2048];
+	if (!frag) {
+		/* The three bad slots first. */
+		uint32_t saved = r->slot[r->head].buf_idx;
+		put(r, 60, 0xfffffff0u);
+		put(r, 10, 0);
+		put_frame(r, 0, 1);   /* a valid frame ... */
+		r->slot[(r->head + r->num_slots - 1) % r->num_slots].len = 2000;   /* ... over the MTU */
+		ioctl(p.fd, NIOCTXSYNC, NULL);
+		/* The bad slot got its buffer back from us (the device reclaims the
+		 * slot as is: the index stays what we wrote). */
+		for (uint32_t i = 0; i < r->num_slots; i++)
+			if (r->slot[i].buf_idx == 0xfffffff0u)
+				r->slot[i].buf_idx = saved;
+	}
 	uint64_t seq = 0, chained = 0;
 	while (seq < count) {
 		struct pollfd pfd = { .fd = p.fd, .events = POLLOUT };
@@ -124,26 +109,19 @@ static int txfrag(const char *dev, const char *ifname, uint64_t count)
 			return 1;
 		}
 		while (seq < count && nmd_space(r) >= 3) {
-			unsigned len = nmdf_build(frame, &z, seq, 7, dst, src);
-			unsigned parts = 1 + (unsigned)(seq % 3), off = 0;
-			for (unsigned i = 0; i < parts; i++) {
-				unsigned n = i + 1 < parts ? len / parts : len - off;
-				struct netmap_slot *sl = &r->slot[r->head];
-				memcpy(nmd_buf(r, sl->buf_idx), frame + off, n);
-				off += n;
-				put(r, n, 0);
-				if (i + 1 < parts)
-					r->slot[(r->head + r->num_slots - 1) % r->num_slots].flags = NS_MOREFRAG;
-			}
+			unsigned parts = frag ? 1 + (unsigned)(seq % 3) : 1;
+			put_frame(r, seq++, parts);
 			chained += parts > 1;
-			seq++;
 		}
 		ioctl(p.fd, NIOCTXSYNC, NULL);
-		usleep(2000);
+		usleep(2000);   /* the receiving socket is an ordinary one: pace a little */
 	}
 	ioctl(p.fd, NIOCTXSYNC, NULL);
-	printf("sent %llu frames, %llu of them as NS_MOREFRAG chains of 2 or 3 slots\n", (unsigned long long)count,
-	       (unsigned long long)chained);
+	if (frag)
+		printf("sent %llu frames, %llu of them as NS_MOREFRAG chains of 2 or 3 slots\n",
+		       (unsigned long long)count, (unsigned long long)chained);
+	else
+		printf("sent %llu frames; bad slots dropped: 3 expected\n", (unsigned long long)count);
 	return 0;
 }
 
@@ -301,9 +279,9 @@ int main(int argc, char **argv)
 	}
 	uint64_t count = strtoull(argv[4], NULL, 0);
 	if (strcmp(argv[1], "tx") == 0)
-		return tx(argv[2], argv[3], count);
+		return tx(argv[2], argv[3], count, 0);
 	if (strcmp(argv[1], "txfrag") == 0)
-		return txfrag(argv[2], argv[3], count);
+		return tx(argv[2], argv[3], count, 1);
 	if (strcmp(argv[1], "rx") == 0)
 		return rx(argv[2], argv[3], count, 0);
 	fprintf(stderr, "usage: host_io tx|txfrag|rx DEV IF COUNT\n");

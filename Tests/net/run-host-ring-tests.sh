@@ -138,27 +138,28 @@ bridge_case "NR_FORWARD" -f
 # ---- host TX and host RX directly ----
 check "baseline: ping without netmap" ping_ok
 out=$work/io
-$RUN_A "$work/pkt_peer" recv "$IF_A" 1000 60-1514 -s 7 -T 3 >"$out.peer" 2>"$out.perr" &
-pp=$!
-wait_line "$out.perr" ready
-$RUN_A "$work/host_io" tx "$DEV" "$IF_A" 1000 >"$out.tx" 2>&1
-txrc=$?
-wait $pp
-prc=$?
-check "host TX: 1000 frames reach A's stack as received on $IF_A, byte-exact ($(tail -1 "$out.peer"))" test $prc = 0 -a $txrc = 0
+# host_tx MODE: host_io MODE (tx or txfrag) puts 1000 stream-7 frames on
+# the host TX ring while a plain socket on A's interface checks each one;
+# sets host_tx_ok and host_tx_says (both programs' last lines).
+host_tx() {
+	$RUN_A "$work/pkt_peer" recv "$IF_A" 1000 60-1514 -s 7 -T 3 >"$out.$1.peer" 2>"$out.$1.perr" &
+	local pp=$! txrc prc
+	wait_line "$out.$1.perr" ready
+	$RUN_A "$work/host_io" "$1" "$DEV" "$IF_A" 1000 >"$out.$1" 2>&1
+	txrc=$?
+	wait $pp
+	prc=$?
+	host_tx_ok=$([ $txrc = 0 ] && [ $prc = 0 ] && echo 1 || echo 0)
+	host_tx_says="$(tail -1 "$out.$1"); $(tail -1 "$out.$1.peer")"
+}
+host_tx tx
+check "host TX: 1000 frames reach A's stack as received on $IF_A, byte-exact ($host_tx_says)" test $host_tx_ok = 1
 check "host TX: bad buffer, runt and over-MTU slots dropped and counted (daemon: $(grep -o 'host TX ring: [0-9]* frames dropped' "$LOG" | tail -1))" \
 	eventually grep -q 'host TX ring: 3 frames dropped' "$LOG"
-
 # NS_MOREFRAG chains on the host TX ring: one frame each at the stack.
-$RUN_A "$work/pkt_peer" recv "$IF_A" 1000 60-1514 -s 7 -T 3 >"$out.fpeer" 2>"$out.fperr" &
-pp=$!
-wait_line "$out.fperr" ready
-$RUN_A "$work/host_io" txfrag "$DEV" "$IF_A" 1000 >"$out.frag" 2>&1
-txrc=$?
-wait $pp
-prc=$?
-check "host TX: 1000 frames, 666 of them NS_MOREFRAG chains, reach A's stack whole and byte-exact ($(tail -1 "$out.frag"); $(tail -1 "$out.fpeer"))" \
-	test $prc = 0 -a $txrc = 0
+host_tx txfrag
+check "host TX: 1000 frames, 666 of them NS_MOREFRAG chains, reach A's stack whole and byte-exact ($host_tx_says)" \
+	test $host_tx_ok = 1
 
 $RUN_A "$work/host_io" rx "$DEV" "$IF_A" 1000 >"$out.rx" 2>"$out.rerr" &
 hp=$!

@@ -111,3 +111,14 @@ package enum ProcStatus {
         return nil
     }
 }
+
+/// /proc/TID/stat.
+package enum ProcStat {
+    /// The state letter of a /proc/TID/stat text ("tid (comm) S ..."): it
+    /// follows the last ')', since the command name may hold any byte.
+    package static func state(_ bytes: [UInt8]) -> UInt8? {
+        guard let close = bytes.lastIndex(of: UInt8(ascii: ")")), close + 2 < bytes.count,
+              bytes[close + 1] == UInt8(ascii: " ") else { return nil }
+        return bytes[close + 2]
+    }
+}

@@ -73,17 +73,12 @@ final class ReleaseFence: Sendable {
     }
 
     /// Waits until the releases read before request `unique` are done (at
-    /// most `limitSeconds`); `own` is the caller's slot. True if it waited.
-    @discardableResult
-    func waitForEarlier(than unique: UInt64, own: Slot) -> Bool {
-        var waited = false
-        let deadline = Self.now() + Self.limitSeconds
-        while pending(before: unique, own: own) {
-            waited = true
-            if Self.now() > deadline { break }
+    /// most `limitSeconds`); `own` is the caller's slot.
+    func waitForEarlier(than unique: UInt64, own: Slot) {
+        let deadline = Sys.monotonicSeconds() + Self.limitSeconds
+        while pending(before: unique, own: own) && Sys.monotonicSeconds() < deadline {
             usleep(50)
         }
-        return waited
     }
 
     private func pending(before unique: UInt64, own: Slot) -> Bool {
@@ -99,22 +94,11 @@ final class ReleaseFence: Sendable {
         return false
     }
 
-    /// True if thread `tid` of this process is sleeping (state S).
+    /// True if thread `tid` of this process is sleeping (state S); a thread
+    /// that is gone holds nothing either.
     private static func asleep(_ tid: Int32) -> Bool {
-        let fd = Glibc.open("/proc/self/task/\(tid)/stat", O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return true }  // gone: nothing it could hold
-        defer { Glibc.close(fd) }
-        var buffer = [UInt8](repeating: 0, count: 512)
-        let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-        guard n > 0 else { return true }
-        // "tid (comm) S ...": the state follows the last ')'.
-        guard let close = buffer[0 ..< n].lastIndex(of: UInt8(ascii: ")")), close + 2 < n else { return true }
-        return buffer[close + 2] == UInt8(ascii: "S")
-    }
-
-    private static func now() -> Double {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+        guard let stat = Sys.readWholeFile("/proc/self/task/\(tid)/stat", chunk: 512),
+              let state = ProcStat.state(stat) else { return true }
+        return state == UInt8(ascii: "S")
     }
 }
